@@ -1,0 +1,132 @@
+"""The `mmlab` command line.
+
+    mmlab data  --out DIR [--task T] [--n N] [--seed S] [--size PX] [--negation P]
+    mmlab check DIR
+    mmlab grid  DIR [--split S] [--out FILE.png]
+
+Mistakes a user can make (a wrong path, a broken jsonl line, an unknown name) end with exit
+status 2 and one line on stderr, `mmlab: error: ...`, that says where and how to fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mmlab.errors import MmlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage mistakes print one line (no usage block) like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise MmlabError(f"{message} (fix: see `{self.prog} --help`)")
+
+
+def _add_data_command(commands: argparse._SubParsersAction) -> None:
+    from mmlab.data.synthmemes import TASKS
+
+    data = commands.add_parser("data", help="generate a SynthMemes dataset folder")
+    data.add_argument("--out", required=True, type=Path, help="folder to write (Hateful Memes layout)")
+    data.add_argument("--task", default="memes", choices=TASKS, help="label rule (default: memes)")
+    data.add_argument("--n", type=int, default=4000, help="training memes; dev gets n/8, test n/4 (default: 4000)")
+    data.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    data.add_argument("--size", type=int, default=64, help="picture size in pixels (default: 64)")
+    data.add_argument("--negation", type=float, default=0.0,
+                      help='share of captions written with "not" (default: 0.0)')
+    data.set_defaults(run=_run_data)
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from mmlab.data.store import read_manifest, write_synthmemes
+
+    start = time.perf_counter()
+    existed = (args.out / "manifest.json").is_file()
+    out = write_synthmemes(args.out, args.task, args.n, args.seed, args.size, args.negation)
+    splits = read_manifest(out)["splits"]
+    total = sum(splits.values())
+    seconds = time.perf_counter() - start
+    counts = ", ".join(f"{name} {count}" for name, count in splits.items())
+    if existed:
+        print(f"{out}: already there and intact, reused ({counts})")
+    else:
+        print(f"{out}: wrote {total} memes ({counts}) in {seconds:.1f} s, {total / seconds:,.0f} memes/s")
+    return 0
+
+
+def _add_check_command(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser("check", help="validate a dataset folder (yours, SynthMemes or Hateful Memes)")
+    check.add_argument("dir", type=Path, help="the dataset folder")
+    check.add_argument("--no-images", action="store_true", help="skip opening every picture (faster)")
+    check.set_defaults(run=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from mmlab.data.memes import check_dataset
+
+    report = check_dataset(args.dir, check_images=not args.no_images)
+    print(f"{args.dir}")
+    if report.counts:
+        print(report.table().to_string())
+    for note in report.warnings:
+        print(f"warning: {note}")
+    if report.ok:
+        print("no problems found")
+        return 0
+    print(f"{len(report.problems)} problem(s):")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    more = f" ({len(report.problems) - 1} more listed above)" if len(report.problems) > 1 else ""
+    print(f"mmlab: error: {report.problems[0]}{more}", file=sys.stderr)
+    return 2
+
+
+def _add_grid_command(commands: argparse._SubParsersAction) -> None:
+    grid = commands.add_parser("grid", help="save a picture grid of a dataset's first memes")
+    grid.add_argument("dir", type=Path, help="the dataset folder")
+    grid.add_argument("--split", default="train", help="which split (default: train)")
+    grid.add_argument("--n", type=int, default=32, help="how many memes (default: 32)")
+    grid.add_argument("--out", type=Path, default=None, help="PNG file (default: DIR/grid-SPLIT.png)")
+    grid.set_defaults(run=_run_grid)
+
+
+def _run_grid(args: argparse.Namespace) -> int:
+    from mmlab.data.memes import MemeDataset
+    from mmlab.viz import save_meme_grid
+
+    dataset = MemeDataset(args.dir, args.split)
+    out = args.out or args.dir / f"grid-{args.split}.png"
+    save_meme_grid(dataset, out, n=args.n)
+    print(f"{out}: a grid of the first {min(args.n, len(dataset))} {args.split} memes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmlab import __version__
+
+    parser = _Parser(prog="mmlab", description="mmlab: a hands-on kit for multimodal deep learning")
+    parser.add_argument("--version", action="version", version=f"mmlab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_data_command(commands)
+    _add_check_command(commands)
+    _add_grid_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 user mistake)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return 2
+        return args.run(args)
+    except MmlabError as error:
+        print(f"mmlab: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmlab: interrupted", file=sys.stderr)
+        return 130

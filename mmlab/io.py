@@ -1,0 +1,78 @@
+"""Where mmlab keeps files, and how it writes them safely.
+
+- `mmlab_home()` is the folder for generated datasets and cached encoders: `$MMLAB_HOME` when set,
+  else the repository's `datasets/` folder when mmlab runs from a checkout, else a per-user cache.
+- Every file that matters (datasets, checkpoints, predictions) is written *atomically*: first to a
+  temporary name in the same folder, then renamed into place. A rename within one folder is atomic
+  on every operating system we support, so a crash or Ctrl-C leaves either the old file or the
+  new one, never half of one that a later run would read as whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def mmlab_home() -> Path:
+    """The folder for generated datasets and cached models (created if missing)."""
+    if os.environ.get("MMLAB_HOME"):
+        home = Path(os.environ["MMLAB_HOME"]).expanduser()
+    elif (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "datasets").is_dir():
+        home = REPO_ROOT / "datasets"  # running from a clone of the repository
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        home = Path(cache) / "mmlab"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success rename it to `path`, else delete it.
+
+    >>> with atomic_path("model.pt") as tmp:   # doctest: +SKIP
+    ...     torch.save(state, tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write `obj` as indented JSON to `path` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    return sha256_bytes(Path(path).read_bytes())
