@@ -68,6 +68,11 @@ GROUNDING_TEMPLATES = ["a {c} {s}", "there is a {c} {s}", "i see a {c} {s}",
 ICONS_BY_MOOD = ([n for n, (p, _) in ICONS.items() if p == 0], [n for n, (p, _) in ICONS.items() if p == 1])
 
 
+def meme_label(image_mood: int, text_mood: int) -> int:
+    """The ``memes`` rule: 1 (mean) when picture and caption disagree in mood, else 0."""
+    return int(image_mood != text_mood)
+
+
 def make_caption(topic: str, mood: int, negated: bool, rng: random.Random) -> str:
     """A caption about `topic` with the given mood (0 positive, 1 negative).
 
@@ -106,7 +111,7 @@ def _memes_rows(n: int, rng: random.Random, negation: float, size: int) -> list[
             kind = "same_image"
         rng.shuffle(pair)
         for row in pair:
-            row["label"] = int(row["image_mood"] != row["text_mood"])  # mean = moods disagree
+            row["label"] = meme_label(row["image_mood"], row["text_mood"])
             row.update(group=group, confounder=kind)
             rows.append(row)
     return rows[:n]

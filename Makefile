@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   set everything up, then run the kit's main job on the built-in data
+#   make test   set everything up, then run every unit test and every notebook (nbval)
+# Setup creates .venv (if needed) and installs mmlab into it, editable, with its test tools.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mmlab-installed
+DEMO_DATA := datasets/synthmemes/memes-n4000-seed0-64px
+
+.PHONY: setup demo test lab clean-data
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/mmlab data --out $(DEMO_DATA)
+	$(BIN)/mmlab check $(DEMO_DATA)
+	$(BIN)/mmlab grid $(DEMO_DATA) --out datasets/demo-grid.png
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean-data:
+	rm -rf datasets/synthmemes datasets/encoders datasets/demo-grid.png

@@ -1,0 +1,81 @@
+"""The command line: `mmlab data`, `mmlab check`, `mmlab grid`, and how user mistakes end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PIL import Image
+
+from mmlab.cli import main
+
+
+def run(*args, cwd=None):
+    """Run `python -m mmlab ARGS` in a real process, as a learner would."""
+    return subprocess.run([sys.executable, "-m", "mmlab", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def assert_user_error(result, *words):
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mmlab: error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_data_twice_gives_identical_files(tmp_path):
+    first = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1)
+    assert first.returncode == 0 and "wrote 55 memes" in first.stdout
+    run("data", "--out", tmp_path / "b", "--n", 40, "--seed", 1)
+    for name in ["train.jsonl", "dev.jsonl", "test.jsonl", "img/00001.png", "img/00055.png"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    again = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1)
+    assert "reused" in again.stdout
+
+
+def test_check_a_good_dataset(tiny_memes, capsys):
+    assert main(["check", str(tiny_memes)]) == 0
+    out = capsys.readouterr().out
+    assert "no problems found" in out and "train" in out
+
+
+def test_check_a_broken_dataset_names_file_line_and_fix(tiny_memes, tmp_path):
+    import shutil
+
+    broken = shutil.copytree(tiny_memes, tmp_path / "broken")
+    lines = (broken / "dev.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"label": 0', '"label": 5').replace('"label": 1', '"label": 5')
+    (broken / "dev.jsonl").write_text("\n".join(lines) + "\n")
+    result = run("check", broken)
+    assert_user_error(result, "broken/dev.jsonl line 3", "field 'label'", "fix:")
+    assert "problem(s)" in result.stdout  # the full list goes to stdout
+
+
+def test_missing_folder_and_bad_arguments_are_one_line_errors(tmp_path):
+    assert_user_error(run("check", tmp_path / "nowhere"), "nowhere", "not found", "fix:")
+    assert_user_error(run("data", "--out", tmp_path / "x", "--task", "cats"), "invalid choice", "fix:")
+    assert_user_error(run("data", "--out", tmp_path / "x", "--n", "lots"), "invalid int value")
+    assert_user_error(run("frobnicate"), "invalid choice")
+    assert_user_error(run("data"), "--out")
+
+
+def test_data_refuses_to_overwrite_someone_elses_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("x")
+    assert_user_error(run("data", "--out", tmp_path / "mine"), "not a SynthMemes dataset")
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "x"
+
+
+def test_grid_saves_a_picture(tiny_memes, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["grid", str(tiny_memes), "--n", "8", "--out", str(out)]) == 0
+    with Image.open(out) as grid:
+        assert grid.width > 4 * 64 and grid.height >= 64
+
+
+def test_version_and_help():
+    result = run("--help")
+    assert result.returncode == 0 and "data" in result.stdout and "check" in result.stdout
