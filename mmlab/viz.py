@@ -32,7 +32,7 @@ def show_memes(dataset, indices: Sequence[int] | None = None, n: int = 8, ncol: 
         ax.axis("off")
     for ax, index in zip(axes.flat, indices):
         sample = dataset[index]
-        ax.imshow(sample["image"].permute(1, 2, 0).numpy())  # (H, W, 3) for matplotlib
+        ax.imshow(sample["image"].permute(1, 2, 0).numpy(), interpolation="nearest")  # (H, W, 3)
         if titles:
             label = f"label {sample['label']}" if "label" in sample else "no label"
             ax.set_title(f"{sample['text']}\n{label}", fontsize=7)

@@ -24,6 +24,12 @@ def test_label_share_feedback(capsys):
 def test_mood_rule_feedback(capsys):
     assert welcome.check_mood_rule(...) is False
     assert "not attempted yet" in capsys.readouterr().out
+
+    def untouched(image_mood, text_mood):
+        ...  # your rule here
+
+    assert welcome.check_mood_rule(untouched) is False
+    assert "not attempted yet" in capsys.readouterr().out
     assert welcome.check_mood_rule(lambda image, text: int(image != text)) is True
     assert welcome.check_mood_rule(lambda image, text: image) is False
     assert "2 of the 4 cases are off" in capsys.readouterr().out

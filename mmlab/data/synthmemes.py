@@ -82,7 +82,8 @@ def make_caption(topic: str, mood: int, negated: bool, rng: random.Random) -> st
     word_mood = 1 - mood if negated else mood
     word = rng.choice(spec["words"][word_mood])
     template = rng.choice(spec["negated" if negated else "plain"])
-    words = [rng.choice(FILLERS_BEFORE), template.format(w=word), rng.choice(FILLERS_AFTER)]
+    phrase = template.format(w=word).replace(" a a", " an a")  # "an awful day", not "a awful day"
+    words = [rng.choice(FILLERS_BEFORE), phrase, rng.choice(FILLERS_AFTER)]
     return " ".join(w for w in words if w)
 
 
