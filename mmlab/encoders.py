@@ -1,0 +1,302 @@
+"""Encoders: one network per modality, turning raw input into features that fusion can combine.
+
+Every encoder returns the same three things, an `EncoderOutput`:
+
+- `tokens` (B, N, D): one feature vector per part of the input -- a cell of the image's last
+  feature map, or a word of the caption. Attention and cross-modal fusion work on these.
+- `pooled` (B, D): one vector for the whole input -- what simple fusion (concatenation, late
+  fusion) works on.
+- `mask` (B, N) bool or None: True where a token is real, False where it is padding (captions in a
+  batch have different lengths). None means every token is real (image cells always are).
+
+Each encoder has a `dim` attribute: D, the size of its feature vectors.
+
+Image encoders take pictures (B, 3, H, W), float in [0, 1] or uint8 in [0, 255]:
+
+- `SmallCNN`: three convolution blocks, each halving the picture: 64 px -> an 8x8 map of
+  64-channel cells = 64 tokens. Trains in seconds on a laptop CPU.
+- `resnet18`, `resnet152`: torchvision's ResNets without their classifier; the tokens are the
+  cells of the last feature map (2x2 at 64 px, 7x7 at 224 px). Random weights by default
+  (`weights=None`); pretrained ImageNet weights come from a local file or, with internet, by name.
+
+Text encoders take `(ids, mask)` from `mmlab.data.text.Vocab.encode_batch`:
+
+- `BagOfEmbeddings`: the fastText classifier's idea: pooled = the mean of the word embeddings.
+  Word order is lost ("not awful" and "awful, not" look the same).
+- `GRUEncoder`: a recurrent network reads the words in order; pooled = its last real state.
+- `TransformerTextEncoder`: self-attention over the words plus learned positions;
+  pooled = the mean of the real tokens.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torchvision
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from mmlab.errors import MmlabError
+
+
+class EncoderOutput(NamedTuple):
+    """What every encoder returns (see the module docstring)."""
+
+    tokens: torch.Tensor  # (B, N, D)
+    pooled: torch.Tensor  # (B, D)
+    mask: torch.Tensor | None  # (B, N) bool, True = real token; None = all real
+
+
+def as_float_images(images: torch.Tensor) -> torch.Tensor:
+    """Pictures as floats in [0, 1]: uint8 (0..255) is divided by 255, floats pass unchanged."""
+    if images.dtype == torch.uint8:
+        return images.float() / 255
+    return images
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of the real tokens: (B, N, D) and (B, N) -> (B, D)."""
+    if mask is None:
+        return tokens.mean(dim=1)
+    weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, N, 1)
+    return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)  # (B, D)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image encoders
+
+
+class SmallCNN(nn.Module):
+    """Three blocks of (3x3 convolution with stride 2, BatchNorm, ReLU).
+
+    Each block halves the height and width, so a 64 px picture becomes an 8x8 map of
+    `channels[-1]` features: 64 image tokens. pooled = their mean.
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64)) -> None:
+        super().__init__()
+        blocks = []
+        in_channels = 3
+        for out_channels in channels:
+            blocks += [nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(out_channels),
+                       nn.ReLU(inplace=True)]
+            in_channels = out_channels
+        self.features = nn.Sequential(*blocks)
+        self.dim = channels[-1]
+
+    def forward(self, images: torch.Tensor) -> EncoderOutput:
+        x = as_float_images(images)  # (B, 3, H, W)
+        x = self.features(x)  # (B, D, H/8, W/8)
+        tokens = x.flatten(2).transpose(1, 2)  # (B, N, D) with N = H/8 * W/8 cells
+        return EncoderOutput(tokens, tokens.mean(dim=1), None)
+
+
+class ResNetEncoder(nn.Module):
+    """A torchvision ResNet without its average pooling and classifier.
+
+    The input is normalised with ImageNet's mean and standard deviation (what pretrained weights
+    expect). tokens = the cells of the last feature map (B, h*w, C), optionally projected to `dim`
+    by a linear layer; pooled = their mean.
+    """
+
+    def __init__(self, resnet: torchvision.models.ResNet, dim: int | None = None) -> None:
+        super().__init__()
+        self.body = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
+                                  resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+        channels = resnet.fc.in_features  # 512 for ResNet-18, 2048 for ResNet-152
+        self.project = nn.Linear(channels, dim) if dim is not None else nn.Identity()
+        self.dim = dim if dim is not None else channels
+        # not part of the state dict: constants, not weights
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> EncoderOutput:
+        x = (as_float_images(images) - self.mean) / self.std  # (B, 3, H, W)
+        x = self.body(x)  # (B, C, H/32, W/32)
+        tokens = self.project(x.flatten(2).transpose(1, 2))  # (B, N, D)
+        return EncoderOutput(tokens, tokens.mean(dim=1), None)
+
+
+def _load_state_dict(arch: str, weights: str | Path, progress: bool) -> dict[str, torch.Tensor]:
+    """The state dict for `weights`: a local file, or a torchvision weights name to download."""
+    path = Path(weights)
+    if path.is_file():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a truncated or foreign file: say which and how to fix it
+            raise MmlabError(f"{path}: cannot read {arch} weights ({type(error).__name__}) "
+                             "(fix: download the file again)") from None
+    enum = torchvision.models.get_model_weights(arch)  # e.g. ResNet18_Weights
+    name = str(weights).removeprefix(f"{enum.__name__}.")
+    if name not in enum.__members__:
+        if path.suffix in (".pt", ".pth") or len(path.parts) > 1:
+            raise MmlabError(f"weights file {weights} not found (fix: check the path)")
+        raise MmlabError(f"unknown {arch} weights {str(weights)!r} "
+                         f"(fix: pass a file path or one of {', '.join(enum.__members__)})")
+    url = enum[name].url
+    try:
+        return torch.hub.load_state_dict_from_url(url, progress=progress, check_hash=True, weights_only=True)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise MmlabError(f"cannot download {arch} weights {name} ({reason}); mmlab runs offline "
+                         f"(fix: on a machine with internet download {url}, copy it here and pass "
+                         f"its path: {arch}(weights='path/to/{Path(url).name}'))") from None
+
+
+def _resnet(arch: str, weights: str | Path | None, dim: int | None, progress: bool) -> ResNetEncoder:
+    resnet = getattr(torchvision.models, arch)(weights=None)  # random weights, no download
+    if weights is not None:
+        state = _load_state_dict(arch, weights, progress)
+        try:
+            resnet.load_state_dict(state)
+        except RuntimeError as error:
+            first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+            raise MmlabError(f"{weights}: these are not {arch} weights ({first}) "
+                             f"(fix: pass the torchvision {arch} weights file)") from None
+    return ResNetEncoder(resnet, dim)
+
+
+def resnet18(weights: str | Path | None = None, dim: int | None = None,
+             progress: bool = True) -> ResNetEncoder:
+    """ResNet-18 as an image encoder (D = 512, or `dim` with a projection).
+
+    `weights`: None for random weights; a path to torchvision's ResNet-18 weights file; or a
+    torchvision weights name such as "IMAGENET1K_V1" (downloaded, so it needs internet once).
+    """
+    return _resnet("resnet18", weights, dim, progress)
+
+
+def resnet152(weights: str | Path | None = None, dim: int | None = None,
+              progress: bool = True) -> ResNetEncoder:
+    """ResNet-152 (the Hateful Memes benchmark's image encoder) as an image encoder (D = 2048).
+
+    `weights` as in `resnet18`; names: "IMAGENET1K_V1", "IMAGENET1K_V2". Slow on a CPU.
+    """
+    return _resnet("resnet152", weights, dim, progress)
+
+
+IMAGE_ENCODERS = ("small_cnn", "resnet18", "resnet152")
+
+
+def image_encoder(name: str = "small_cnn", weights: str | Path | None = None) -> nn.Module:
+    """An image encoder by name: "small_cnn", "resnet18" or "resnet152".
+
+    `weights` as in `resnet18`; for "small_cnn" only a file saved from a `SmallCNN` state dict.
+    """
+    if name == "small_cnn":
+        encoder = SmallCNN()
+        if weights is not None:
+            if not Path(weights).is_file():
+                raise MmlabError(f"weights file {weights} not found (fix: check the path; small_cnn "
+                                 "has no published weights, pretrain it with mmlab.pretrain)")
+            encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return encoder
+    if name == "resnet18":
+        return resnet18(weights)
+    if name == "resnet152":
+        return resnet152(weights)
+    raise MmlabError(f"unknown image encoder {name!r} (fix: choose one of {', '.join(IMAGE_ENCODERS)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text encoders: each takes ids (B, T) long and mask (B, T) bool from Vocab.encode_batch
+
+
+class BagOfEmbeddings(nn.Module):
+    """Word embeddings, averaged: the fastText classifier without its n-grams.
+
+    tokens = the embeddings of the words; pooled = their mean over the real words.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 64) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.dim = dim
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+        tokens = self.embed(ids)  # (B, T, D), zeros at padding
+        return EncoderOutput(tokens, masked_mean(tokens, mask), mask)
+
+
+class GRUEncoder(nn.Module):
+    """Embeddings read in order by a GRU, bidirectional by default.
+
+    The padded positions are skipped (a packed sequence), so each caption's last state is the
+    state after its last real word. tokens = the GRU's output at each word (B, T, D), zero at
+    padding; pooled = the last state of each direction, concatenated (`pooling="last"`), or the
+    mean of the outputs over the real words (`pooling="mean"`). Bidirectional: each direction has
+    D/2 units, so D must be even.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 64, bidirectional: bool = True,
+                 num_layers: int = 1, pooling: str = "last") -> None:
+        super().__init__()
+        if bidirectional and dim % 2:
+            raise ValueError(f"a bidirectional GRU needs an even dim, got {dim}")
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        hidden = dim // 2 if bidirectional else dim
+        self.gru = nn.GRU(dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.pooling = pooling
+        self.dim = dim
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+        B, T = ids.shape
+        x = self.embed(ids)  # (B, T, D)
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,) real words per caption
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, last = self.gru(packed)  # last: (layers * directions, B, D / directions)
+        tokens, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D)
+        if self.pooling == "mean":
+            pooled = masked_mean(tokens, mask)  # (B, D)
+        elif self.gru.bidirectional:
+            pooled = torch.cat([last[-2], last[-1]], dim=-1)  # (B, D): forward's and backward's last
+        else:
+            pooled = last[-1]  # (B, D)
+        return EncoderOutput(tokens, pooled, mask)
+
+
+class TransformerTextEncoder(nn.Module):
+    """A small Transformer encoder: word embeddings + learned positions, then self-attention.
+
+    Padding is hidden from attention with a key padding mask. tokens = the last layer's outputs
+    (B, T, D), zero at padding; pooled = their mean over the real words.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 64, num_layers: int = 2, num_heads: int = 4,
+                 max_len: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.position = nn.Embedding(max_len, dim)  # one learned vector per position
+        layer = nn.TransformerEncoderLayer(dim, num_heads, dim_feedforward=2 * dim, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.max_len = max_len
+        self.dim = dim
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+        B, T = ids.shape
+        if T > self.max_len:
+            raise ValueError(f"captions of {T} tokens are longer than max_len={self.max_len}; "
+                             f"use Vocab.encode_batch(texts, max_len={self.max_len})")
+        positions = torch.arange(T, device=ids.device)  # (T,)
+        x = self.embed(ids) + self.position(positions)  # (B, T, D)
+        x = self.blocks(x, src_key_padding_mask=~mask)  # (B, T, D); True in the mask = ignore
+        tokens = self.norm(x) * mask.unsqueeze(-1)  # (B, T, D), zero at padding
+        return EncoderOutput(tokens, masked_mean(tokens, mask), mask)
+
+
+TEXT_ENCODERS = {"bow": BagOfEmbeddings, "gru": GRUEncoder, "transformer": TransformerTextEncoder}
+
+
+def text_encoder(name: str, vocab_size: int, dim: int = 64) -> nn.Module:
+    """A text encoder by name: "bow" (bag of embeddings), "gru" or "transformer"."""
+    if name not in TEXT_ENCODERS:
+        raise MmlabError(f"unknown text encoder {name!r} (fix: choose one of {', '.join(TEXT_ENCODERS)})")
+    return TEXT_ENCODERS[name](vocab_size, dim=dim)
