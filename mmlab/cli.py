@@ -3,6 +3,8 @@
     mmlab data  --out DIR [--task T] [--n N] [--seed S] [--size PX] [--negation P]
     mmlab check DIR
     mmlab grid  DIR [--split S] [--out FILE.png]
+    mmlab train [--data DIR | --task T] [--fusion NAME] [--epochs N] [--seed S]
+                [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
 
 Mistakes a user can make (a wrong path, a broken jsonl line, an unknown name) end with exit
 status 2 and one line on stderr, `mmlab: error: ...`, that says where and how to fix it.
@@ -103,6 +105,41 @@ def _run_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_command(commands: argparse._SubParsersAction) -> None:
+    from mmlab.data.synthmemes import TASKS
+    from mmlab.models import MODELS
+
+    train = commands.add_parser("train", help="train and evaluate a meme classifier (the kit's main job)")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, help="a dataset folder in the Hateful Memes layout")
+    source.add_argument("--task", default="memes", choices=TASKS, help="SynthMemes task (default: memes)")
+    train.add_argument("--fusion", default="concat", choices=list(MODELS), help="model (default: concat)")
+    train.add_argument("--epochs", type=int, default=20, help="most epochs; early stopping may end sooner")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    train.add_argument("--out", type=Path, help="run folder (default: runs/<task>-<fusion>-seed<S>)")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    train.add_argument("--json", action="store_true", help="no progress bars; print the result as one JSON line")
+    train.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from mmlab.run import train_run
+
+    result = train_run(args.data, args.task, args.fusion, args.epochs, args.seed, args.device, args.out,
+                       args.resume, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(len(key) for key in result)
+        for key, value in result.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else value
+            print(f"{key:<{width}}  {shown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mmlab import __version__
 
@@ -112,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_command(commands)
     _add_check_command(commands)
     _add_grid_command(commands)
+    _add_train_command(commands)
     return parser
 
 

@@ -79,3 +79,15 @@ def test_grid_saves_a_picture(tiny_memes, tmp_path, capsys):
 def test_version_and_help():
     result = run("--help")
     assert result.returncode == 0 and "data" in result.stdout and "check" in result.stdout
+
+
+def test_train_on_a_broken_folder_is_one_line_error(tiny_memes, tmp_path):
+    import shutil
+
+    broken = shutil.copytree(tiny_memes, tmp_path / "broken")
+    with open(broken / "train.jsonl", "a") as f:
+        f.write("{oops\n")
+    assert_user_error(run("train", "--data", broken, "--json"), "broken/train.jsonl line 49", "not valid JSON")
+    (broken / "test.jsonl").unlink()
+    assert_user_error(run("train", "--data", broken), "needs train, dev and test splits")
+    assert_user_error(run("train", "--fusion", "magic"), "invalid choice")

@@ -1,0 +1,86 @@
+"""Features from frozen pretrained encoders: computed once per split, then trained on in seconds.
+
+Fine-tuning a CNN on every batch is what makes the classic recipe take hours on a CPU. When the
+encoders stay frozen, their output for a picture never changes, so we compute it **once**:
+
+- pictures -> pretrained image encoder (SynthMemes-pretrained `SmallCNN`) -> pooled (N, D_img);
+- captions -> fastText sentence vectors trained on the training captions -> (N, D_txt);
+- each modality is then **standardised** (zero mean, unit variance per feature, with statistics
+  from the training split). Without this, CNN features (norm ~18) drown fastText vectors (norm ~1)
+  in a concatenation: the "dimensionality and scale disparity" challenge.
+
+`FeatureDataset` serves the result as dict samples `{id, image, text, label}` whose image and
+text are feature vectors, so `mmlab.train.fit` and every model work on them unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from mmlab.data.memes import MemeDataset
+from mmlab.data.text import sentence_vectors, train_fasttext
+from mmlab.pretrain import load_images
+
+
+class FeatureDataset(Dataset):
+    """Dict samples over precomputed tensors: {"id", "image", "text", "label"}."""
+
+    def __init__(self, ids: list, image: torch.Tensor, text: torch.Tensor,
+                 label: torch.Tensor | None) -> None:
+        self.ids, self.image, self.text, self.label = ids, image, text, label
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = {"id": self.ids[index], "image": self.image[index], "text": self.text[index]}
+        if self.label is not None:
+            sample["label"] = self.label[index]
+        return sample
+
+
+@dataclass
+class Standardizer:
+    """Per-feature mean and standard deviation from the training split."""
+
+    mean: torch.Tensor  # (D,)
+    std: torch.Tensor  # (D,)
+
+    @classmethod
+    def fit(cls, features: torch.Tensor) -> Standardizer:
+        return cls(features.mean(dim=0), features.std(dim=0).clamp_min(1e-6))
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.std  # (N, D)
+
+
+@torch.no_grad()
+def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: int = 256) -> torch.Tensor:
+    """Pooled features (N, D) of every picture of `dataset` from a frozen image encoder."""
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    pictures = load_images(dataset, size=64)  # (N, 3, 64, 64) uint8
+    chunks = [encoder(pictures[i:i + batch_size].to(device)).pooled.cpu()
+              for i in range(0, len(pictures), batch_size)]
+    return torch.cat(chunks)  # (N, D)
+
+
+def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
+                           text_dim: int = 64) -> dict[str, FeatureDataset]:
+    """Standardised image and text features for each split; statistics from `splits[0]` (train)."""
+    datasets = {split: MemeDataset(root, split) for split in splits}
+    fasttext_model = train_fasttext(list(datasets[splits[0]].frame["text"]), dim=text_dim)
+    raw = {split: (image_features(image_encoder, data), sentence_vectors(fasttext_model, list(data.frame["text"])))
+           for split, data in datasets.items()}
+    image_scale = Standardizer.fit(raw[splits[0]][0])
+    text_scale = Standardizer.fit(raw[splits[0]][1])
+    out = {}
+    for split, (image, text) in raw.items():
+        data = datasets[split]
+        label = torch.tensor(data.frame["label"].to_numpy()) if data.labelled else None
+        out[split] = FeatureDataset(data.frame["id"].tolist(), image_scale(image), text_scale(text), label)
+    return out
