@@ -102,9 +102,9 @@ def class_labels(train: pd.Series, test: pd.Series) -> tuple[torch.Tensor, torch
     if unseen:
         raise MmlabError(f"test labels {unseen} never occur in training "
                          "(fix: use a bigger training split)")
-    def to_tensor(column: pd.Series) -> torch.Tensor:
-        return torch.tensor([index[str(value)] for value in column], dtype=torch.long)
-    return to_tensor(train), to_tensor(test), classes
+    train_labels = torch.tensor([index[str(value)] for value in train], dtype=torch.long)  # (N,)
+    test_labels = torch.tensor([index[str(value)] for value in test], dtype=torch.long)
+    return train_labels, test_labels, classes
 
 
 def _require_column(dataset: MemeDataset, column: str) -> None:
@@ -190,6 +190,18 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _restore(model: EncoderClassifier, checkpoint: dict[str, Any], path: Path) -> bool:
+    """Put the cached weights into `model`; False (with a warning) when they do not fit it."""
+    try:
+        model.encoder.load_state_dict(checkpoint["encoder"])
+        model.head.load_state_dict(checkpoint["head"])
+    except (RuntimeError, KeyError) as error:  # e.g. saved by an older mmlab with other layer sizes
+        warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again",
+                      stacklevel=3)
+        return False
+    return True
+
+
 def _save_checkpoint(path: Path, model: EncoderClassifier, classes: list[str], accuracy: float,
                      config: dict[str, Any], vocab: Vocab | None) -> None:
     checkpoint = {"encoder": {k: v.cpu() for k, v in model.encoder.state_dict().items()},
@@ -223,10 +235,9 @@ def pretrain_image_encoder(root: str | Path, encoder: str = "small_cnn", label: 
     checkpoint = _load_checkpoint(path) if cache else None
     if checkpoint is not None:
         model = EncoderClassifier(image_encoder(encoder), len(checkpoint["classes"]))
-        model.encoder.load_state_dict(checkpoint["encoder"])
-        model.head.load_state_dict(checkpoint["head"])
-        return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True, path,
-                       started, None)
+        if _restore(model, checkpoint, path):
+            return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
+                           path, started, None)
 
     train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
     _require_column(train, label)
@@ -260,10 +271,9 @@ def pretrain_text_encoder(root: str | Path, encoder: str = "gru", label: str = "
     if checkpoint is not None:
         vocab = Vocab(checkpoint["vocab"])
         model = EncoderClassifier(text_encoder(encoder, len(vocab), dim), len(checkpoint["classes"]))
-        model.encoder.load_state_dict(checkpoint["encoder"])
-        model.head.load_state_dict(checkpoint["head"])
-        return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True, path,
-                       started, vocab)
+        if _restore(model, checkpoint, path):
+            return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
+                           path, started, vocab)
 
     train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
     _require_column(train, label)

@@ -91,6 +91,11 @@ def test_damaged_cache_file_is_trained_again(tmp_path, home):
     with pytest.warns(UserWarning, match="unreadable"):
         again = pretrain_text_encoder(root, "bow", epochs=1, progress=False)
     assert not again.from_cache and again.accuracy == first.accuracy  # same seed: same numbers
+    torch.save({"encoder": {}, "head": {}, "classes": first.classes, "accuracy": 0.0,
+                "vocab": first.vocab.tokens}, first.path)  # readable, but not these layers
+    with pytest.warns(UserWarning, match="does not fit"):
+        third = pretrain_text_encoder(root, "bow", epochs=1, progress=False)
+    assert not third.from_cache and third.accuracy == first.accuracy
 
 
 @pytest.mark.parametrize("name", ["bow", "gru", "transformer"])
