@@ -107,6 +107,14 @@ def class_labels(train: pd.Series, test: pd.Series) -> tuple[torch.Tensor, torch
     return train_labels, test_labels, classes
 
 
+def _labelled_splits(root: str | Path, label: str) -> tuple[MemeDataset, MemeDataset, torch.Tensor, torch.Tensor, list[str]]:
+    """The train and test splits of `root`, their `label` column as class indices, and the class names."""
+    train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
+    _require_column(train, label)
+    y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
+    return train, test, y_train, y_test, classes
+
+
 def _require_column(dataset: MemeDataset, column: str) -> None:
     if column not in dataset.frame.columns:
         raise MmlabError(f"{dataset.root.name}/{dataset.split}.jsonl has no field {column!r} "
@@ -239,9 +247,7 @@ def pretrain_image_encoder(root: str | Path, encoder: str = "small_cnn", label: 
             return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
                            path, started, None)
 
-    train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
-    _require_column(train, label)
-    y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
+    train, test, y_train, y_test, classes = _labelled_splits(root, label)
     train_images = load_images(train, progress=progress)  # (N, 3, H, W) uint8
     test_images = load_images(test, progress=progress)
     torch.manual_seed(seed)  # the same initial weights every time
@@ -275,9 +281,7 @@ def pretrain_text_encoder(root: str | Path, encoder: str = "gru", label: str = "
             return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
                            path, started, vocab)
 
-    train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
-    _require_column(train, label)
-    y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
+    train, test, y_train, y_test, classes = _labelled_splits(root, label)
     vocab = Vocab.build(train.frame["text"])
     train_ids, train_mask = vocab.encode_batch(list(train.frame["text"]), max_len=64)  # (N, T) each
     test_ids, test_mask = vocab.encode_batch(list(test.frame["text"]), max_len=64)

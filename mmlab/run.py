@@ -12,7 +12,6 @@ The run folder holds `config.json`, `metrics.json`, `history.csv`, `predictions.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -56,8 +55,6 @@ def train_run(data: str | Path | None = None, task: str = "memes", fusion: str =
               seed: int = 0, device: str = "auto", out: str | Path | None = None, resume: bool = False,
               progress: bool = True, batch_size: int = 64, lr: float = 1e-3) -> dict[str, Any]:
     """Train and evaluate one model; write the run folder; return the metrics dict."""
-    import torch
-
     from mmlab.features import build_feature_datasets
     from mmlab.pretrain import pretrain_image_encoder
     from mmlab.train import evaluate, fit, make_loader, predict, write_submission
