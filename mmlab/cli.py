@@ -3,8 +3,8 @@
     mmlab data  --out DIR [--task T] [--n N] [--seed S] [--size PX] [--negation P]
     mmlab check DIR
     mmlab grid  DIR [--split S] [--out FILE.png]
-    mmlab train [--data DIR | --task T] [--fusion NAME] [--epochs N] [--seed S]
-                [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
+    mmlab train [--data DIR | --task T] [--fusion NAME] [--image-encoder NAME] [--weights FILE]
+                [--epochs N] [--seed S] [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
 
 Mistakes a user can make (a wrong path, a broken jsonl line, an unknown name) end with exit
 status 2 and one line on stderr, `mmlab: error: ...`, that says where and how to fix it.
@@ -107,6 +107,7 @@ def _run_grid(args: argparse.Namespace) -> int:
 
 def _add_train_command(commands: argparse._SubParsersAction) -> None:
     from mmlab.data.synthmemes import TASKS
+    from mmlab.encoders import IMAGE_ENCODERS
     from mmlab.models import MODELS
 
     train = commands.add_parser("train", help="train and evaluate a meme classifier (the kit's main job)")
@@ -114,6 +115,10 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--data", type=Path, help="a dataset folder in the Hateful Memes layout")
     source.add_argument("--task", default="memes", choices=TASKS, help="SynthMemes task (default: memes)")
     train.add_argument("--fusion", default="concat", choices=list(MODELS), help="model (default: concat)")
+    train.add_argument("--image-encoder", default="small_cnn", choices=IMAGE_ENCODERS,
+                       help="frozen image encoder (default: small_cnn, pretrained on SynthMemes)")
+    train.add_argument("--weights", help="local weights file for the image encoder (e.g. torchvision's "
+                                         "ImageNet ResNet-152); pictures then go in at 224 px")
     train.add_argument("--epochs", type=int, default=20, help="most epochs; early stopping may end sooner")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -129,7 +134,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from mmlab.run import train_run
 
     result = train_run(args.data, args.task, args.fusion, args.epochs, args.seed, args.device, args.out,
-                       args.resume, progress=not args.json)
+                       args.resume, progress=not args.json, image_encoder=args.image_encoder,
+                       weights=args.weights)
     if args.json:
         print(json.dumps(result))
     else:

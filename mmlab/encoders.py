@@ -144,7 +144,8 @@ def _load_state_dict(arch: str, weights: str | Path, progress: bool) -> dict[str
         reason = getattr(error, "reason", error)
         raise MmlabError(f"cannot download {arch} weights {name} ({reason}); mmlab runs offline "
                          f"(fix: on a machine with internet download {url}, copy it here and pass "
-                         f"its path: {arch}(weights='path/to/{Path(url).name}'))") from None
+                         f"its path: {arch}(weights='path/to/{Path(url).name}'), or "
+                         f"`mmlab train --image-encoder {arch} --weights path/to/{Path(url).name}`)") from None
 
 
 def _resnet(arch: str, weights: str | Path | None, dim: int | None, progress: bool) -> ResNetEncoder:

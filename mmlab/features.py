@@ -59,22 +59,23 @@ class Standardizer:
 
 
 @torch.no_grad()
-def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: int = 256) -> torch.Tensor:
-    """Pooled features (N, D) of every picture of `dataset` from a frozen image encoder."""
+def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: int = 256,
+                   size: int = 64) -> torch.Tensor:
+    """Pooled features (N, D) of every picture of `dataset`, resized to `size` px, from a frozen encoder."""
     encoder.eval()
     device = next(encoder.parameters()).device
-    pictures = load_images(dataset, size=64)  # (N, 3, 64, 64) uint8
+    pictures = load_images(dataset, size=size)  # (N, 3, size, size) uint8
     chunks = [encoder(pictures[i:i + batch_size].to(device)).pooled.cpu()
               for i in range(0, len(pictures), batch_size)]
     return torch.cat(chunks)  # (N, D)
 
 
 def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
-                           text_dim: int = 64) -> dict[str, FeatureDataset]:
+                           text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
     """Standardised image and text features for each split; statistics from `splits[0]` (train)."""
     datasets = {split: MemeDataset(root, split) for split in splits}
     fasttext_model = train_fasttext(list(datasets[splits[0]].frame["text"]), dim=text_dim)
-    raw = {split: (image_features(image_encoder, data), sentence_vectors(fasttext_model, list(data.frame["text"])))
+    raw = {split: (image_features(image_encoder, data, size=image_size), sentence_vectors(fasttext_model, list(data.frame["text"])))
            for split, data in datasets.items()}
     image_scale = Standardizer.fit(raw[splits[0]][0])
     text_scale = Standardizer.fit(raw[splits[0]][1])

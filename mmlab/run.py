@@ -1,7 +1,8 @@
 """`mmlab train`: the kit's main job, from a dataset folder to a run folder with every result.
 
     data (SynthMemes or a folder in the Hateful Memes layout)
-      -> frozen pretrained encoders -> standardised features      (cached, see mmlab.features)
+      -> frozen image encoder (--image-encoder, --weights) and fastText
+         -> standardised features                                 (see mmlab.features)
       -> a model chosen by --fusion (concat, image, text)          (see mmlab.models)
       -> fit with validation every epoch, early stopping, checkpoints, --resume
       -> test metrics, predictions in the challenge's format, history and curves
@@ -15,6 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from mmlab.data.memes import MemeDataset, find_splits
 from mmlab.data.store import ensure_synthmemes
@@ -51,16 +54,41 @@ def save_curves(history, path: Path) -> None:
     plt.close(fig)
 
 
+def frozen_image_encoder(name: str = "small_cnn", weights: str | Path | None = None, device: str = "auto",
+                         progress: bool = True) -> tuple[torch.nn.Module, int]:
+    """The image encoder whose features `mmlab train` uses, and the picture size it wants.
+
+    - With `weights` (a local file, e.g. torchvision's ImageNet ResNet-152), the encoder is used
+      as those weights make it, at 224 px: the real Hateful Memes setting.
+    - Without, it is pretrained on SynthMemes' picture concepts (cached after the first run), at
+      64 px: random weights would give features that say nothing.
+    """
+    from mmlab.encoders import image_encoder
+    from mmlab.pretrain import pretrain_image_encoder
+
+    if weights is not None:
+        return image_encoder(name, weights).to(choose_device(device)), 224
+    pretrained = pretrain_image_encoder(ensure_synthmemes("memes"), encoder=name, device=device, progress=progress)
+    return pretrained.encoder, 64
+
+
 def train_run(data: str | Path | None = None, task: str = "memes", fusion: str = "concat", epochs: int = 20,
               seed: int = 0, device: str = "auto", out: str | Path | None = None, resume: bool = False,
-              progress: bool = True, batch_size: int = 64, lr: float = 1e-3) -> dict[str, Any]:
-    """Train and evaluate one model; write the run folder; return the metrics dict."""
+              progress: bool = True, batch_size: int = 64, lr: float = 1e-3, image_encoder: str = "small_cnn",
+              weights: str | Path | None = None) -> dict[str, Any]:
+    """Train and evaluate one model; write the run folder; return the metrics dict.
+
+    `image_encoder` ("small_cnn", "resnet18", "resnet152") and `weights` choose the frozen image
+    encoder (see `frozen_image_encoder`).
+    """
+    from mmlab.encoders import IMAGE_ENCODERS
     from mmlab.features import build_feature_datasets
-    from mmlab.pretrain import pretrain_image_encoder
     from mmlab.train import evaluate, fit, make_loader, predict, write_submission
 
     if fusion not in MODELS:
         raise MmlabError(f"unknown fusion {fusion!r} (fix: choose one of {', '.join(MODELS)})")
+    if image_encoder not in IMAGE_ENCODERS:
+        raise MmlabError(f"unknown image encoder {image_encoder!r} (fix: choose one of {', '.join(IMAGE_ENCODERS)})")
     started = time.perf_counter()
     seed_everything(seed)
     torch_device = choose_device(device)
@@ -73,11 +101,13 @@ def train_run(data: str | Path | None = None, task: str = "memes", fusion: str =
     for split in splits:  # validate every split now, before minutes of pretraining
         MemeDataset(root, split)
 
-    encoder = pretrain_image_encoder(ensure_synthmemes("memes"), device=str(torch_device), progress=progress).encoder
-    features = build_feature_datasets(root, encoder, splits)
+    encoder, image_size = frozen_image_encoder(image_encoder, weights, str(torch_device), progress)
+    features = build_feature_datasets(root, encoder, splits, image_size=image_size)
     train_set, val_set, test_set = (features[s] for s in splits)
     model = build_model(fusion, train_set.text.shape[1], train_set.image.shape[1])
-    config = {"data": str(root), "task": name, "fusion": fusion, "epochs": epochs, "seed": seed,
+    config = {"data": str(root), "task": name, "fusion": fusion, "image_encoder": image_encoder,
+              "weights": None if weights is None else str(weights), "image_size": image_size,
+              "epochs": epochs, "seed": seed,
               "device": str(torch_device), "batch_size": batch_size, "lr": lr, "splits": list(splits)}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config)

@@ -91,3 +91,35 @@ def test_train_on_a_broken_folder_is_one_line_error(tiny_memes, tmp_path):
     (broken / "test.jsonl").unlink()
     assert_user_error(run("train", "--data", broken), "needs train, dev and test splits")
     assert_user_error(run("train", "--fusion", "magic"), "invalid choice")
+
+
+def test_train_with_a_local_weights_file_writes_a_whole_run_folder(tiny_memes, tmp_path):
+    import json
+
+    import pandas as pd
+    import torch
+    import torchvision
+
+    weights = tmp_path / "resnet18.pth"  # stands in for torchvision's ImageNet file
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    out = tmp_path / "run"
+    result = run("train", "--data", tiny_memes, "--image-encoder", "resnet18", "--weights", weights,
+                 "--epochs", "2", "--json", "--out", out)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("task", "fusion", "accuracy", "auroc", "train_seconds", "n_train", "n_test"):
+        assert key in metrics
+    assert (metrics["n_train"], metrics["n_test"]) == (48, 12)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["image_encoder"], config["image_size"]) == ("resnet18", 224)
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns) == ["id", "proba", "label"] and len(predictions) == 12
+    for name in ("metrics.json", "history.csv", "curves.png", "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (out / name).is_file(), name
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no half-written file left behind
+
+
+def test_train_image_encoder_mistakes_are_one_line_errors(tiny_memes, tmp_path):
+    assert_user_error(run("train", "--data", tiny_memes, "--image-encoder", "vgg"), "invalid choice")
+    assert_user_error(run("train", "--data", tiny_memes, "--image-encoder", "resnet18", "--weights",
+                          tmp_path / "missing.pth"), "missing.pth not found")
