@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mmlab-installed
 DEMO_DATA := datasets/synthmemes/memes-n4000-seed0-64px
 
-.PHONY: setup demo test lab clean-data
+.PHONY: setup demo test lab bench clean-data
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ test: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+bench: setup  # speed and memory: writes benchmarks/results/ (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.run
 
 clean-data:
 	rm -rf datasets/synthmemes datasets/encoders datasets/demo-grid.png
