@@ -265,7 +265,8 @@ def bench_loop(device: str, n: int, epochs: int, repeats: int) -> list[Row]:
     from benchmarks.training import loop_efficiency
 
     result = loop_efficiency(n=n, epochs=epochs, repeats=repeats, device=choose_device(device))
-    part, setting = "loop", f"{n} memes, batch {result['batch_size']}, {epochs} epochs, best of {repeats}"
+    part = "loop"
+    setting = f"{n} memes, batch {result['batch_size']}, {epochs} epoch(s) per timing, fastest of {repeats}"
     rows = [row(part, "bare loop over preloaded tensors", "samples_per_s",
                 round(result["bare_samples_per_s"], 1), device, note=setting),
             row(part, "fit, same work (no validation, no checkpoints, no bars)", "samples_per_s",
@@ -385,9 +386,15 @@ def results_markdown(results: pd.DataFrame, machine: dict[str, str], run_info: d
         table = cells.pivot_table(index="item", columns="metric", values="cell", aggfunc="first", sort=False)
         table.index.name = part
         lines += ["", f"## {part}", "", markdown_table(table)]
-        notes = rows[rows["note"] != ""].drop_duplicates(["item", "note"])
-        if not notes.empty:
-            lines += [""] + [f"- {r.item}, {r.metric}: {r.note}" for r in notes.itertuples()]
+        notes = rows[rows["note"] != ""]
+        shared = notes.groupby(["metric", "note"], sort=False)["item"].nunique()  # one note, many items
+        said = set()
+        for r in notes.itertuples():
+            if (r.metric, r.note) in said:
+                continue
+            said.add((r.metric, r.note))
+            where = r.metric if shared[(r.metric, r.note)] > 1 else f"{r.item}, {r.metric}"
+            lines.append(("\n" if len(said) == 1 else "") + f"- {where}: {r.note}")
     flags = results[results["flag"] != ""]
     lines += ["", "## Flags", ""]
     lines += [f"- {r.part} / {r.item} / {r.metric} = {r.value}: {r.flag}" for r in flags.itertuples()] or ["- none"]
@@ -463,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "scaling":
                 rows += bench_scaling(home, args.sizes, device)
     total = time.perf_counter() - started
-    run_info = {"command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+    run_info = {"command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "total_seconds": f"{total:.0f}" + (f" (over the {TOTAL_LIMIT_S} s target)" if total > TOTAL_LIMIT_S else ""),
                 "load": {"load average at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in load_start),
