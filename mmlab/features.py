@@ -27,7 +27,14 @@ from mmlab.pretrain import load_images
 
 
 class FeatureDataset(Dataset):
-    """Dict samples over precomputed tensors: {"id", "image", "text", "label"}."""
+    """Dict samples over precomputed tensors: {"id", "image", "text", "label"}.
+
+    `dataset[i]` is one sample; `dataset[[i, j, ...]]` is a whole batch at once (the tensors
+    gain a batch dimension, "id" becomes a list), which `mmlab.train.make_loader` uses because
+    `batched_indexing` is True: one tensor lookup per batch instead of one per sample.
+    """
+
+    batched_indexing = True
 
     def __init__(self, ids: list, image: torch.Tensor, text: torch.Tensor,
                  label: torch.Tensor | None) -> None:
@@ -36,10 +43,14 @@ class FeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> dict:
-        sample = {"id": self.ids[index], "image": self.image[index], "text": self.text[index]}
+    def __getitem__(self, index: int | list[int]) -> dict:
+        if isinstance(index, list):
+            ids, rows = [self.ids[i] for i in index], torch.as_tensor(index)  # a tensor indexes fast
+        else:
+            ids, rows = self.ids[index], index
+        sample = {"id": ids, "image": self.image[rows], "text": self.text[rows]}  # (D,) or (B, D)
         if self.label is not None:
-            sample["label"] = self.label[index]
+            sample["label"] = self.label[rows]
         return sample
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from sklearn.metrics import roc_auc_score
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from mmlab.errors import MmlabError
@@ -69,6 +69,11 @@ def to_device(batch: dict[str, Any], device: str | torch.device) -> dict[str, An
     return moved
 
 
+def _already_a_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """The collate function of batched indexing: the dataset already returned a whole batch."""
+    return batch
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -83,16 +88,26 @@ def make_loader(
       the same batches, whatever else used the global random number generator.
     - ``num_workers=0``: on a 2-core laptop or Binder, worker processes cost more than they save.
     - ``pin_memory`` only when training on a GPU (page-locked memory speeds up the copy).
+    - A dataset whose `batched_indexing` attribute is True (such as `mmlab.features.FeatureDataset`,
+      tensors already in memory) is asked for a whole batch at once, `dataset[list_of_indices]`,
+      instead of one sample at a time followed by a collate: PyTorch's "automatic batching
+      disabled" mode. For small models, the per-sample calls would cost more than the model.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
+    pin_memory = choose_device(device).type == "cuda"
+    if getattr(dataset, "batched_indexing", False):
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
+                          collate_fn=collate_fn or _already_a_batch, num_workers=0, pin_memory=pin_memory,
+                          generator=generator)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         collate_fn=collate_fn,
         num_workers=0,
-        pin_memory=choose_device(device).type == "cuda",
+        pin_memory=pin_memory,
         generator=generator,
     )
 

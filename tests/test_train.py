@@ -228,3 +228,23 @@ def test_resume_needs_a_checkpoint_folder():
     train, val = toy_loaders()
     with pytest.raises(MmlabError, match="checkpoint"):
         fit(TinyModel(), train, val, epochs=1, resume=True, progress=False)
+
+
+def test_feature_datasets_are_served_a_whole_batch_at_a_time():
+    from mmlab.features import FeatureDataset
+
+    n = 50
+    data = FeatureDataset([f"m{i}" for i in range(n)], torch.arange(n * 3.0).view(n, 3),
+                          torch.zeros(n, 2), torch.arange(n) % 2)
+    assert data[[4, 1]]["id"] == ["m4", "m1"] and data[[4, 1]]["image"].shape == (2, 3)
+    batches = list(make_loader(data, 16, True, "cpu", seed=1))
+    assert [len(b["id"]) for b in batches] == [16, 16, 16, 2]
+    seen = [i for b in batches for i in b["id"]]
+    assert sorted(seen) == sorted(data.ids) and seen != data.ids  # every sample once, shuffled
+    for batch in batches:  # ids, features and labels still belong together
+        rows = torch.tensor([int(i[1:]) for i in batch["id"]])
+        assert torch.equal(batch["image"][:, 0], rows * 3.0) and torch.equal(batch["label"], rows % 2)
+    again = [i for b in make_loader(data, 16, True, "cpu", seed=1) for i in b["id"]]
+    assert again == seen  # the same seed gives the same order
+    in_order = [i for b in make_loader(data, 16, False, "cpu") for i in b["id"]]
+    assert in_order == data.ids
