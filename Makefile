@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set everything up, then run the kit's main job on the built-in data
+#   make demo   set everything up, generate SynthMemes, then train and evaluate the meme classifier
 #   make test   set everything up, then run every unit test and every notebook (nbval)
 # Setup creates .venv (if needed) and installs mmlab into it, editable, with its test tools.
 
@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/mmlab data --out $(DEMO_DATA)
 	$(BIN)/mmlab check $(DEMO_DATA)
 	$(BIN)/mmlab grid $(DEMO_DATA) --out datasets/demo-grid.png
+	$(BIN)/mmlab train --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,0 +1,63 @@
+"""Checkers for notebook 04, "The meme classifier, end to end"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from mmlab.exercises import not_attempted, report, skipped
+
+
+def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -> bool:
+    """Exercise 1: `pair_accuracy(frame)` -> share of `group`s whose rows are all `correct`."""
+    name = "Exercise 1 (confounder pairs both right)"
+    if not_attempted(pair_accuracy):
+        return skipped(name, "Hint: `frame.groupby('group')['correct'].all()` gives one True/False per group.")
+    if not callable(pair_accuracy):
+        return report(name, False, "expected a function, e.g. `def pair_accuracy(frame): ...`.")
+    # 4 groups: all right (size 2), one wrong (size 2), all right (size 3), all wrong (size 1)
+    frame = pd.DataFrame({"group": [7, 7, 3, 3, 5, 5, 5, 9],
+                          "correct": [True, True, True, False, True, True, True, False]})
+    try:
+        got = pair_accuracy(frame.copy())
+    except Exception as error:  # a learner's function may fail in any way
+        return report(name, False, f"your function raised {type(error).__name__}: {error}")
+    if got is None:
+        return skipped(name, "Your function returns nothing yet: `return` the share as a number.")
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        return report(name, False, f"expected one number between 0 and 1, got {type(got).__name__}.")
+    if abs(value - 0.5) < 1e-9:
+        return report(name, True, "2 of these 4 groups have every member right. On real confounders this is "
+                                  "the number that tells reading both modalities from guessing.")
+    if abs(value - 6 / 8) < 1e-9:
+        return report(name, False, "that is the share of correct rows (plain accuracy). Count a group as "
+                                   "right only when all its rows are.")
+    if abs(value - 0.75) < 1e-9 or abs(value - 0.25) < 1e-9:
+        return report(name, False, "close: use `.all()` per group (every member right), then the mean over groups.")
+    if abs(value - 2) < 1e-9:
+        return report(name, False, "that is the number of groups; divide by how many groups there are.")
+    return report(name, False, f"{value:.3f} is not it: here 2 of 4 groups are all right.")
+
+
+def check_softmax_fix(fix: Any) -> bool:
+    """Exercise 2: which single change fixes softmax followed by CrossEntropyLoss?"""
+    name = "Exercise 2 (the double-softmax fix)"
+    if not_attempted(fix):
+        return skipped(name, 'Hint: read what `CrossEntropyLoss` expects as its input. Answer "a" to "d".')
+    answer = str(fix).strip().lower().strip("()")
+    feedback = {
+        "a": (False, "`NLLLoss` expects *log*-probabilities: it would need `log_softmax`, not `softmax`. "
+                     "Two changes, then; which single change keeps everything else as it is?"),
+        "b": (True, "return logits and let `CrossEntropyLoss` apply its (log-)softmax once. For probabilities "
+                    "at prediction time, apply `softmax` outside the loss, as `mmlab.train.predict` does."),
+        "c": (False, "a softmax in the loss is exactly the bug: the loss already applies one."),
+        "d": (False, "the loss cannot reach 0 at any learning rate: its floor is log(1 + e^-1) = 0.313."),
+    }
+    if answer not in feedback:
+        return report(name, False, f'answer with one letter, "a" to "d" (got {fix!r}).')
+    ok, message = feedback[answer]
+    return report(name, ok, message)
