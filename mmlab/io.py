@@ -35,6 +35,13 @@ def mmlab_home() -> Path:
     return home
 
 
+def _new_file_mode() -> int:
+    """The mode `open(path, "w")` would give a new file: 0o666 without the bits the umask removes."""
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path`, else delete it.
@@ -49,6 +56,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it private (0o600); give it a normal file's mode
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -49,3 +49,15 @@ def test_an_interrupted_atomic_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("power cut")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_atomic_writes_get_the_mode_of_a_normal_new_file(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.txt", "hello")
+        (tmp_path / "plain.txt").write_text("hello")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o644
