@@ -3,7 +3,8 @@
     data (SynthMemes or a folder in the Hateful Memes layout)
       -> frozen image encoder (--image-encoder, --weights) and fastText
          -> standardised features                                 (see mmlab.features)
-      -> a model chosen by --fusion (concat, image, text)          (see mmlab.models)
+      -> a model chosen by --fusion (concat, image, text, or any    (see mmlab.models,
+         strategy of the fusion zoo, fed pooled features)           mmlab.fusion)
       -> fit with validation every epoch, early stopping, checkpoints, --resume
       -> test metrics, predictions in the challenge's format, history and curves
 
