@@ -22,7 +22,7 @@ def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return q, k, v
 
 
-def _call(name: str, fn: Callable[..., Any], *args: torch.Tensor) -> tuple[Any, str | None]:
+def _call(fn: Callable[..., Any], *args: torch.Tensor) -> tuple[Any, str | None]:
     """fn(*args), or a message saying what went wrong (None when it worked)."""
     try:
         result = fn(*args)
@@ -59,7 +59,7 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any
     if not callable(fn):
         return report(name, False, "expected a function, `def my_attention(q, k, v): ...`.")
     q, k, v = _inputs()
-    result, problem = _call(name, fn, q, k, v)
+    result, problem = _call(fn, q, k, v)
     if problem == "skip":
         return skipped(name, f"Your function returns nothing yet. {hint}")
     if problem:
@@ -90,7 +90,7 @@ def check_masked_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     q, k, v = _inputs(seed=1)
     lengths = torch.tensor([3, 5])  # some padding in each row, and some real keys
     mask = (torch.arange(7) < lengths[:, None])[:, None, None, :]  # (B, 1, 1, Tk): True = real key
-    result, problem = _call(name, fn, q, k, v, mask)
+    result, problem = _call(fn, q, k, v, mask)
     if problem == "skip":
         return skipped(name, f"Your function returns nothing yet. {hint}")
     if problem:
