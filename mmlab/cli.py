@@ -141,11 +141,17 @@ def _run_train(args: argparse.Namespace) -> int:
                        weights=args.weights)
     if args.json:
         print(json.dumps(result))
-    else:
-        width = max(len(key) for key in result)
-        for key, value in result.items():
-            shown = f"{value:.4f}" if isinstance(value, float) else value
-            print(f"{key:<{width}}  {shown}")
+        return 0
+    print(f"\n{result['task']}, fusion {result['fusion']}, on {result['device']}: "
+          f"{result['epochs_run']} epochs (best {result['best_epoch']}), {result['n_train']} training memes")
+    rows = [("test accuracy", result["accuracy"], ".3f"), ("test AUROC", result["auroc"], ".3f"),
+            ("test memes", result["n_test"], "d"), ("training seconds", result["train_seconds"], ".1f"),
+            ("total seconds", result["total_seconds"], ".1f")]
+    for name, value, spec in rows:
+        shown = "-" if value is None else format(value, spec)  # None: a test split without labels
+        print(f"  {name:<17} {shown:>7}")
+    print(f"run folder: {result['out']} (config.json, metrics.json, history.csv, predictions.csv, "
+          "curves.png, checkpoints/)")
     return 0
 
 
