@@ -12,7 +12,11 @@ def test_pair_accuracy_feedback(capsys):
     assert classifier.check_pair_accuracy(lambda f: f["correct"].mean()) is False
     assert "plain accuracy" in capsys.readouterr().out
     assert classifier.check_pair_accuracy(lambda f: f.groupby("group")["correct"].all().sum()) is False
-    assert "number of groups" in capsys.readouterr().out
+    assert "number of all-right groups" in capsys.readouterr().out
+    assert classifier.check_pair_accuracy(lambda f: f.groupby("group")["correct"].any().mean()) is False
+    assert "*any*" in capsys.readouterr().out
+    assert classifier.check_pair_accuracy(lambda f: (~f.groupby("group")["correct"].all()).mean()) is False
+    assert "opposite" in capsys.readouterr().out
     assert classifier.check_pair_accuracy(lambda f: f["nope"]) is False
     assert "KeyError" in capsys.readouterr().out
     assert classifier.check_pair_accuracy(lambda f: "half") is False

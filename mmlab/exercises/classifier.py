@@ -17,9 +17,10 @@ def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -
         return skipped(name, "Hint: `frame.groupby('group')['correct'].all()` gives one True/False per group.")
     if not callable(pair_accuracy):
         return report(name, False, "expected a function, e.g. `def pair_accuracy(frame): ...`.")
-    # 4 groups: all right (size 2), one wrong (size 2), all right (size 3), all wrong (size 1)
-    frame = pd.DataFrame({"group": [7, 7, 3, 3, 5, 5, 5, 9],
-                          "correct": [True, True, True, False, True, True, True, False]})
+    # 5 groups: 3 all right, 1 half right, 1 all wrong. Expected 3/5 = 0.6; row accuracy is 8/11,
+    # groups with any right row 4/5, groups with a mistake 2/5, all-right groups counted 3.
+    frame = pd.DataFrame({"group": [7, 7, 3, 3, 5, 5, 5, 9, 9, 2, 2],
+                          "correct": [True, True, True, False, True, True, True, False, False, True, True]})
     try:
         got = pair_accuracy(frame.copy())
     except Exception as error:  # a learner's function may fail in any way
@@ -30,17 +31,19 @@ def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -
         value = float(got)
     except (TypeError, ValueError):
         return report(name, False, f"expected one number between 0 and 1, got {type(got).__name__}.")
-    if abs(value - 0.5) < 1e-9:
-        return report(name, True, "2 of these 4 groups have every member right. On real confounders this is "
+    if abs(value - 0.6) < 1e-9:
+        return report(name, True, "3 of these 5 groups have every member right. On real confounders this is "
                                   "the number that tells reading both modalities from guessing.")
-    if abs(value - 6 / 8) < 1e-9:
+    if abs(value - 8 / 11) < 1e-9:
         return report(name, False, "that is the share of correct rows (plain accuracy). Count a group as "
                                    "right only when all its rows are.")
-    if abs(value - 0.75) < 1e-9 or abs(value - 0.25) < 1e-9:
-        return report(name, False, "close: use `.all()` per group (every member right), then the mean over groups.")
-    if abs(value - 2) < 1e-9:
-        return report(name, False, "that is the number of groups; divide by how many groups there are.")
-    return report(name, False, f"{value:.3f} is not it: here 2 of 4 groups are all right.")
+    if abs(value - 0.8) < 1e-9:
+        return report(name, False, "that counts groups with *any* right row; use `.all()` (every member right).")
+    if abs(value - 0.4) < 1e-9:
+        return report(name, False, "that is the share of groups with a mistake: the opposite of what is asked.")
+    if abs(value - 3) < 1e-9:
+        return report(name, False, "that is the number of all-right groups; divide by how many groups there are.")
+    return report(name, False, f"{value:.3f} is not it: here 3 of 5 groups are all right.")
 
 
 def check_softmax_fix(fix: Any) -> bool:
