@@ -417,6 +417,21 @@ def write_results(rows: list[Row], out: Path, machine: dict[str, str], run_info:
 # The command
 
 
+def run_info(command: str, seconds: float, load_start: tuple[float, float, float],
+             parts_done: list[str] | None = None) -> dict[str, Any]:
+    """The run's header: command, date, total seconds (flagged over 15 minutes), load averages.
+
+    `parts_done` names the parts finished so far while the run is still going, None at its end.
+    """
+    total = f"{seconds:.0f}" + (f" (over the {TOTAL_LIMIT_S} s target)" if seconds > TOTAL_LIMIT_S else "")
+    if parts_done is not None:
+        total += f" so far (unfinished: only {', '.join(parts_done)} done)"
+    return {"command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "total_seconds": total,
+            "load": {"load average at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in load_start),
+                     "load average at end (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg())}}
+
+
 def notebook_paths() -> list[Path]:
     """Every notebook in notebooks/ and notebooks/solutions/, in order."""
     folder = ROOT / "notebooks"
@@ -438,6 +453,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                  "benchmarks/results/cuda on a GPU)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    if not args.parts:
+        parser.error(f"--parts names no part (choose from {', '.join(PARTS)})")
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)} (choose from {', '.join(PARTS)})")
@@ -456,10 +473,11 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine()
     load_start = os.getloadavg()
     started = time.perf_counter()
+    command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mmlab-bench-") as tmp:
         home = Path(tmp) / "home"  # a cold MMLAB_HOME shared by tta and scaling
-        for part in args.parts:
+        for done, part in enumerate(args.parts, start=1):
             print(f"{part} ...", flush=True)
             if part == "notebooks":
                 rows += bench_notebooks(notebook_paths(), str(choose_device("auto")))
@@ -469,13 +487,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows += bench_loop(device, args.loop_n, args.loop_epochs, args.loop_repeats)
             elif part == "scaling":
                 rows += bench_scaling(home, args.sizes, device)
+            # Written after every part, so an interrupted run keeps what it measured.
+            finished = done == len(args.parts)
+            info = run_info(command, time.perf_counter() - started, load_start,
+                            None if finished else args.parts[:done])
+            results = write_results(rows, out, machine, info)
     total = time.perf_counter() - started
-    run_info = {"command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
-                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                "total_seconds": f"{total:.0f}" + (f" (over the {TOTAL_LIMIT_S} s target)" if total > TOTAL_LIMIT_S else ""),
-                "load": {"load average at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in load_start),
-                         "load average at end (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg())}}
-    results = write_results(rows, out, machine, run_info)
     print(f"wrote {out}/results.csv and results.md in {total:.0f} s; flags: {int((results['flag'] != '').sum())}")
     return 0
 
