@@ -107,6 +107,8 @@ def test_text_pretraining_returns_encoder_and_vocab(tmp_path, home, name):
     loaded = pretrain_text_encoder(root, name, dim=16, epochs=1, progress=False)
     assert loaded.from_cache and loaded.vocab.tokens == trained.vocab.tokens
     ids, mask = loaded.vocab.encode_batch(["what a lovely day", "not an awful day"])
+    device = next(loaded.encoder.parameters()).device  # the GPU when there is one (device="auto")
+    ids, mask = ids.to(device), mask.to(device)
     assert torch.allclose(loaded.encoder(ids, mask).pooled, trained.encoder(ids, mask).pooled)
     assert loaded.encoder(ids, mask).pooled.shape == (2, 16)
 
