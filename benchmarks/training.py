@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -188,27 +188,30 @@ def fit_loop(data: FeatureDataset, batch_size: int, epochs: int, device: torch.d
         return time.perf_counter() - started
 
 
-def loop_efficiency(n: int = 4000, batch_size: int = 64, epochs: int = 1, repeats: int = 5,
+def loop_efficiency(n: int = 4000, batch_size: int = 64, epochs: int = 1, repeats: int = 10,
                     device: str | torch.device = "cpu") -> dict[str, Any]:
     """Training samples per second of the bare loop, of fit (same work) and of fit as `mmlab train` runs it.
 
-    Each variant runs `repeats` times, interleaved, and its fastest run counts (the usual way to
-    time code on a shared machine: other work can only slow a run down). Returns samples/s of
-    each variant, the ratios to the bare loop, and the settings.
+    Each variant runs `repeats` times, interleaved (bare, fit, fit as mmlab train, then again).
+    Samples per second come from each variant's fastest run (the usual way to time code on a
+    shared machine: other work can only slow a run down). The ratios are medians over the
+    repeats of bare time / fit time within one round: a slow spell of the machine hits both
+    runs of a round, so it cancels out, where a ratio of two fastest runs taken seconds apart
+    swings by 10 % either way on a busy 2-core machine. Returns the samples per second, the ratios
+    and the settings.
     """
     device = torch.device(device)
     data = kit_features(n)
     val_data = kit_features(split_sizes(n)["dev"], seed=1)
     bare_loop(data, batch_size, 1, device)  # warm-up, untimed: first calls allocate and initialise
-    best = {"bare": math.inf, "fit_same_work": math.inf, "fit_as_mmlab_train": math.inf}
+    seconds: dict[str, list[float]] = {"bare": [], "fit_same_work": [], "fit_as_mmlab_train": []}
     for _ in range(repeats):
-        best["bare"] = min(best["bare"], bare_loop(data, batch_size, epochs, device))
-        best["fit_same_work"] = min(best["fit_same_work"], fit_loop(data, batch_size, epochs, device))
-        best["fit_as_mmlab_train"] = min(best["fit_as_mmlab_train"],
-                                         fit_loop(data, batch_size, epochs, device, val_data))
+        seconds["bare"].append(bare_loop(data, batch_size, epochs, device))
+        seconds["fit_same_work"].append(fit_loop(data, batch_size, epochs, device))
+        seconds["fit_as_mmlab_train"].append(fit_loop(data, batch_size, epochs, device, val_data))
     samples = n * epochs
-    result: dict[str, Any] = {f"{name}_samples_per_s": samples / seconds for name, seconds in best.items()}
-    result["ratio_same_work"] = best["bare"] / best["fit_same_work"]
-    result["ratio_as_mmlab_train"] = best["bare"] / best["fit_as_mmlab_train"]
+    result: dict[str, Any] = {f"{name}_samples_per_s": samples / min(times) for name, times in seconds.items()}
+    for variant, name in (("fit_same_work", "ratio_same_work"), ("fit_as_mmlab_train", "ratio_as_mmlab_train")):
+        result[name] = statistics.median(bare / fit for bare, fit in zip(seconds["bare"], seconds[variant]))
     result.update(n=n, batch_size=batch_size, epochs=epochs, repeats=repeats, device=str(device))
     return result
