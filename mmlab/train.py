@@ -116,7 +116,8 @@ def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
     """Labels from logits (B, 2): 1 where proba = softmax(logits)[:, 1] >= 0.5, else 0.
 
     With two classes, proba >= 0.5 exactly when logits[:, 1] >= logits[:, 0] (softmax keeps the
-    order of the scores), so the comparison gives the label without computing the softmax.
+    order of the scores), so the comparison gives the label without computing the softmax. (In
+    floating point the two can disagree only when the scores differ by less than about 1e-7.)
     """
     return (logits[:, 1] >= logits[:, 0]).long()  # (B,)
 
