@@ -53,7 +53,7 @@ def _diagnose(weights: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
 def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any] | None) -> bool:
     """Exercise 1: fn(q, k, v) -> (output, weights), scaled dot-product attention."""
     name = "Exercise 1 (scaled dot-product attention)"
-    hint = "Hint: scores = q @ k.transpose(-2, -1) / math.sqrt(d); weights = scores.softmax(dim=-1)."
+    hint = "Hint: follow softmax(QKᵀ/√d)·V from section 1, one step per line, and return (output, weights)."
     if not_attempted(fn):
         return skipped(name, hint)
     if not callable(fn):
@@ -82,7 +82,7 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any
 def check_masked_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Any] | None) -> bool:
     """Exercise 2: fn(q, k, v, mask) -> (output, weights); masked keys (mask False) get weight 0."""
     name = "Exercise 2 (padding mask)"
-    hint = "Hint: scores.masked_fill(~mask, float('-inf')) before the softmax."
+    hint = "Hint: a masked key must get a weight of exactly 0 after the softmax. Which score s gives exp(s) = 0?"
     if not_attempted(fn):
         return skipped(name, hint)
     if not callable(fn):

@@ -14,7 +14,8 @@ def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -
     """Exercise 1: `pair_accuracy(frame)` -> share of `group`s whose rows are all `correct`."""
     name = "Exercise 1 (confounder pairs both right)"
     if not_attempted(pair_accuracy):
-        return skipped(name, "Hint: `frame.groupby('group')['correct'].all()` gives one True/False per group.")
+        return skipped(name, "Hint: first decide, for each group, whether all of its memes are right; "
+                             "then take the share of groups.")
     if not callable(pair_accuracy):
         return report(name, False, "expected a function, e.g. `def pair_accuracy(frame): ...`.")
     # 5 groups: 3 all right, 1 half right, 1 all wrong. Expected 3/5 = 0.6; row accuracy is 8/11,

@@ -23,7 +23,8 @@ def check_standardise(standardise: Callable[[torch.Tensor, torch.Tensor], torch.
     """Exercise 1: `standardise(train, features)` scales `features` with the training statistics."""
     name = "Exercise 1 (standardise a modality)"
     if not_attempted(standardise):
-        return skipped(name, "Hint: subtract `train.mean(dim=0)` and divide by `train.std(dim=0)`.")
+        return skipped(name, "Hint: dev and test must be scaled exactly like train, with one mean and one "
+                             "standard deviation per feature (per column).")
     if not callable(standardise):
         return report(name, False, "expected a function, e.g. `def standardise(train, features): ...`.")
     generator = torch.Generator().manual_seed(0)
@@ -52,15 +53,17 @@ def check_standardise(standardise: Callable[[torch.Tensor, torch.Tensor], torch.
     if torch.allclose(got, (features - train.mean()) / train.std(), atol=1e-4, rtol=1e-2):
         return report(name, False, "one mean and std for the whole tensor; compute them per feature "
                                    "(per column) with `dim=0`.")
-    return report(name, False, "not yet: expected (features - train.mean(dim=0)) / train.std(dim=0).")
+    return report(name, False, "not yet: centre each feature (column) on the training split's mean, then "
+                               "divide it by the training split's standard deviation.")
 
 
 def check_nearest_neighbours(nearest: Callable[[torch.Tensor, int, int], Any] | None) -> bool:
     """Exercise 2: `nearest(features, index, k)` -> the k rows most cosine-similar to row `index`."""
     name = "Exercise 2 (nearest neighbours)"
     if not_attempted(nearest):
-        return skipped(name, "Hint: `F.normalize(features, dim=1)`, a matrix product with the query row, "
-                             "then `topk`; leave the query itself out.")
+        return skipped(name, "Hint: cosine similarity compares directions, not lengths: give every row "
+                             "length 1 first, and one matrix product then scores all rows against the query. "
+                             "Leave the query itself out.")
     if not callable(nearest):
         return report(name, False, "expected a function, e.g. `def nearest(features, index, k): ...`.")
     generator = torch.Generator().manual_seed(1)

@@ -19,7 +19,8 @@ SCENARIOS = {
 def check_product_fusion(fusion_class: Any) -> bool:
     """Exercise 1: a Fusion subclass whose output is the elementwise product of two projections."""
     name = "Exercise 1 (a product fusion)"
-    hint = "Hint: project each modality with self.project[name], then multiply the two (B, hidden) tensors."
+    hint = ("Hint: self.project[name] maps each modality to (B, hidden); the exercise's title says how to "
+            "combine the two.")
     if not_attempted(fusion_class):
         return skipped(name, hint)
     try:
