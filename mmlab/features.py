@@ -84,18 +84,36 @@ def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: i
     return torch.cat(chunks)  # (N, D)
 
 
-def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
-                           text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
-    """Standardised image and text features for each split; statistics from `splits[0]` (train)."""
+def raw_features(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
+                 text_dim: int = 64, image_size: int = 64) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Image (N, D_img) and text (N, text_dim) features of each split, as the encoders give them.
+
+    Pictures go through the frozen `image_encoder`; captions become fastText sentence vectors,
+    with fastText trained on the captions of `splits[0]` (train). Nothing is standardised yet.
+    """
     datasets = {split: MemeDataset(root, split) for split in splits}
     fasttext_model = train_fasttext(list(datasets[splits[0]].frame["text"]), dim=text_dim)
-    raw = {split: (image_features(image_encoder, data, size=image_size), sentence_vectors(fasttext_model, list(data.frame["text"])))
-           for split, data in datasets.items()}
-    image_scale = Standardizer.fit(raw[splits[0]][0])
-    text_scale = Standardizer.fit(raw[splits[0]][1])
+    return {split: (image_features(image_encoder, data, size=image_size),  # (N, D_img)
+                    sentence_vectors(fasttext_model, list(data.frame["text"])))  # (N, text_dim)
+            for split, data in datasets.items()}
+
+
+def standardised_datasets(root: str | Path, raw: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, FeatureDataset]:
+    """A FeatureDataset per split of `raw`, each modality standardised with the first split's statistics."""
+    first = next(iter(raw.values()))
+    image_scale, text_scale = Standardizer.fit(first[0]), Standardizer.fit(first[1])
     out = {}
     for split, (image, text) in raw.items():
-        data = datasets[split]
+        data = MemeDataset(root, split)
         label = torch.tensor(data.frame["label"].to_numpy()) if data.labelled else None
         out[split] = FeatureDataset(data.frame["id"].tolist(), image_scale(image), text_scale(text), label)
     return out
+
+
+def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
+                           text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
+    """Standardised image and text features for each split; statistics from `splits[0]` (train).
+
+    The two steps, `raw_features` then `standardised_datasets`, in one call.
+    """
+    return standardised_datasets(root, raw_features(root, image_encoder, splits, text_dim, image_size))

@@ -249,3 +249,24 @@ def test_feature_datasets_are_served_a_whole_batch_at_a_time():
     assert again == seen  # the same seed gives the same order
     in_order = [i for b in make_loader(data, 16, False, "cpu") for i in b["id"]]
     assert in_order == data.ids
+
+
+def test_feature_datasets_standardise_each_modality_with_the_training_statistics(tiny_memes):
+    from mmlab.encoders import SmallCNN
+    from mmlab.features import Standardizer, build_feature_datasets, raw_features, standardised_datasets
+
+    torch.manual_seed(0)
+    encoder = SmallCNN()
+    splits = ("train", "dev", "test")
+    raw = raw_features(tiny_memes, encoder, splits, text_dim=8)
+    image, text = raw["train"]
+    assert image.shape == (len(image), encoder.dim) and text.shape == (len(image), 8)
+    features = standardised_datasets(tiny_memes, raw)
+    train = features["train"]
+    for modality in (train.image, train.text):
+        assert torch.allclose(modality.mean(dim=0), torch.zeros(modality.shape[1]), atol=1e-4)
+    dev_image = raw["dev"][0]  # dev is scaled with the training split's statistics, not its own
+    assert torch.equal(features["dev"].image, Standardizer.fit(image)(dev_image))
+    assert not torch.allclose(features["dev"].image, Standardizer.fit(dev_image)(dev_image))
+    again = build_feature_datasets(tiny_memes, encoder, splits, text_dim=8)  # the two steps in one call
+    assert torch.allclose(again["test"].text, features["test"].text) and again["test"].ids == features["test"].ids
