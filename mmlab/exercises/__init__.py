@@ -11,6 +11,7 @@ checker accepts them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -30,3 +31,12 @@ def skipped(name: str, hint: str) -> bool:
     """Print the "not attempted yet" message, with a hint to get started; returns False."""
     print(f"⏳ {name}: not attempted yet. {hint}")
     return False
+
+
+def call_learner(name: str, function: Callable, *args: Any) -> tuple[bool, Any]:
+    """Run the learner's function; on an exception, report it and return (False, None)."""
+    try:
+        return True, function(*args)
+    except Exception as error:  # a learner's function may fail in any way
+        report(name, False, f"your function raised {type(error).__name__}: {error}")
+        return False, None

@@ -7,16 +7,7 @@ from typing import Any
 
 import torch
 
-from mmlab.exercises import not_attempted, report, skipped
-
-
-def _call(name: str, function: Callable, *args: Any) -> tuple[bool, Any]:
-    """Run the learner's function; on an exception, report it and return (False, None)."""
-    try:
-        return True, function(*args)
-    except Exception as error:  # a learner's function may fail in any way
-        report(name, False, f"your function raised {type(error).__name__}: {error}")
-        return False, None
+from mmlab.exercises import call_learner, not_attempted, report, skipped
 
 
 def check_standardise(standardise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None) -> bool:
@@ -30,7 +21,7 @@ def check_standardise(standardise: Callable[[torch.Tensor, torch.Tensor], torch.
     generator = torch.Generator().manual_seed(0)
     train = torch.randn(200, 5, generator=generator) * torch.tensor([1.0, 5, 20, 0.1, 3]) + 7  # (200, 5)
     features = torch.randn(40, 5, generator=generator) * 4 - 2  # (40, 5): other statistics on purpose
-    ran, got = _call(name, standardise, train, features)
+    ran, got = call_learner(name, standardise, train, features)
     if not ran:
         return False
     if got is None:
@@ -71,7 +62,7 @@ def check_nearest_neighbours(nearest: Callable[[torch.Tensor, int, int], Any] | 
     lengths = torch.rand(30, 1, generator=generator) * 9 + 1  # norms from 1 to 10: cosine != distance
     features = directions * lengths  # (30, 8)
     index, k = 4, 5
-    ran, got = _call(name, nearest, features, index, k)
+    ran, got = call_learner(name, nearest, features, index, k)
     if not ran:
         return False
     if got is None:
