@@ -85,29 +85,29 @@ def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: i
 
 
 def raw_features(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
-                 text_dim: int = 64, image_size: int = 64) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Image (N, D_img) and text (N, text_dim) features of each split, as the encoders give them.
+                 text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
+    """A FeatureDataset per split whose features are as the encoders give them, not standardised.
 
-    Pictures go through the frozen `image_encoder`; captions become fastText sentence vectors,
-    with fastText trained on the captions of `splits[0]` (train). Nothing is standardised yet.
+    Pictures go through the frozen `image_encoder` -> image (N, D_img); captions become fastText
+    sentence vectors -> text (N, text_dim), with fastText trained on the captions of `splits[0]`
+    (train).
     """
     datasets = {split: MemeDataset(root, split) for split in splits}
     fasttext_model = train_fasttext(list(datasets[splits[0]].frame["text"]), dim=text_dim)
-    return {split: (image_features(image_encoder, data, size=image_size),  # (N, D_img)
-                    sentence_vectors(fasttext_model, list(data.frame["text"])))  # (N, text_dim)
-            for split, data in datasets.items()}
-
-
-def standardised_datasets(root: str | Path, raw: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, FeatureDataset]:
-    """A FeatureDataset per split of `raw`, each modality standardised with the first split's statistics."""
-    first = next(iter(raw.values()))
-    image_scale, text_scale = Standardizer.fit(first[0]), Standardizer.fit(first[1])
     out = {}
-    for split, (image, text) in raw.items():
-        data = MemeDataset(root, split)
+    for split, data in datasets.items():
         label = torch.tensor(data.frame["label"].to_numpy()) if data.labelled else None
-        out[split] = FeatureDataset(data.frame["id"].tolist(), image_scale(image), text_scale(text), label)
+        out[split] = FeatureDataset(data.frame["id"].tolist(), image_features(image_encoder, data, size=image_size),
+                                    sentence_vectors(fasttext_model, list(data.frame["text"])), label)
     return out
+
+
+def standardised_datasets(raw: dict[str, FeatureDataset]) -> dict[str, FeatureDataset]:
+    """The same FeatureDatasets with each modality standardised, using the first split's statistics."""
+    first = next(iter(raw.values()))
+    image_scale, text_scale = Standardizer.fit(first.image), Standardizer.fit(first.text)
+    return {split: FeatureDataset(data.ids, image_scale(data.image), text_scale(data.text), data.label)
+            for split, data in raw.items()}
 
 
 def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
@@ -116,4 +116,4 @@ def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, spl
 
     The two steps, `raw_features` then `standardised_datasets`, in one call.
     """
-    return standardised_datasets(root, raw_features(root, image_encoder, splits, text_dim, image_size))
+    return standardised_datasets(raw_features(root, image_encoder, splits, text_dim, image_size))

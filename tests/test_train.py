@@ -259,13 +259,13 @@ def test_feature_datasets_standardise_each_modality_with_the_training_statistics
     encoder = SmallCNN()
     splits = ("train", "dev", "test")
     raw = raw_features(tiny_memes, encoder, splits, text_dim=8)
-    image, text = raw["train"]
+    image, text = raw["train"].image, raw["train"].text
     assert image.shape == (len(image), encoder.dim) and text.shape == (len(image), 8)
-    features = standardised_datasets(tiny_memes, raw)
+    features = standardised_datasets(raw)
     train = features["train"]
     for modality in (train.image, train.text):
         assert torch.allclose(modality.mean(dim=0), torch.zeros(modality.shape[1]), atol=1e-4)
-    dev_image = raw["dev"][0]  # dev is scaled with the training split's statistics, not its own
+    dev_image = raw["dev"].image  # dev is scaled with the training split's statistics, not its own
     assert torch.equal(features["dev"].image, Standardizer.fit(image)(dev_image))
     assert not torch.allclose(features["dev"].image, Standardizer.fit(dev_image)(dev_image))
     again = build_feature_datasets(tiny_memes, encoder, splits, text_dim=8)  # the two steps in one call
