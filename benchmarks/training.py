@@ -35,32 +35,25 @@ from mmlab.data.store import split_sizes
 from mmlab.data.text import sentence_vectors, train_fasttext
 from mmlab.encoders import SmallCNN, resnet152
 from mmlab.features import FeatureDataset
-from mmlab.models import LanguageAndVisionConcat, concat_classifier
-from mmlab.train import fit, make_loader, to_device
+from mmlab.models import LanguageAndVisionConcat
+from mmlab.train import fit, make_loader
+from mmlab.utils import to_device
 
 # The DrivenData benchmark's hyperparameters.
 CLASSIC = {"image_size": 224, "text_dim": 150, "feature_dim": 300, "fusion_output_size": 256,
            "dropout_p": 0.1, "lr": 5e-5, "batch_size": 4, "accumulation": 16, "grad_clip": 1.0}
 
 
-class PooledImage(nn.Module):
-    """An mmlab image encoder as a vision module: pictures (B, 3, H, W) -> pooled (B, D)."""
-
-    def __init__(self, encoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder(images).pooled  # (B, D)
-
-
 def classic_model() -> LanguageAndVisionConcat:
-    """LanguageAndVisionConcat over fastText vectors (150) and a randomly initialised ResNet-152."""
-    dim = CLASSIC["feature_dim"]
-    vision = PooledImage(resnet152(weights=None, dim=dim))  # fc: Linear(2048, 300)
-    return LanguageAndVisionConcat(nn.Linear(CLASSIC["text_dim"], dim), vision, dim, dim,
+    """LanguageAndVisionConcat over fastText vectors (150) and a randomly initialised ResNet-152.
+
+    The ResNet-152 is the model's image encoder, trained end to end; the fusion's projections are
+    the tutorial's Linear(150, 300) language module and the Linear(2048, 300) that replaced the
+    ResNet's classifier.
+    """
+    return LanguageAndVisionConcat(CLASSIC["text_dim"], 2048, feature_dim=CLASSIC["feature_dim"],
                                    fusion_output_size=CLASSIC["fusion_output_size"],
-                                   dropout_p=CLASSIC["dropout_p"])
+                                   dropout=CLASSIC["dropout_p"], encoders={"image": resnet152(weights=None)})
 
 
 def classic_datasets(root: str | Path, eval_n: int | None, cache_dir: str | Path,
@@ -131,10 +124,10 @@ def kit_features(n: int, seed: int = 0) -> FeatureDataset:
     The loop's cost depends on the shapes, not the values, so random numbers measure it fairly.
     """
     generator = torch.Generator().manual_seed(seed)
-    image_dim, text_dim = SmallCNN().dim, 64  # text: build_feature_datasets' default fastText size
-    return FeatureDataset(list(range(n)), torch.randn(n, image_dim, generator=generator),
-                          torch.randn(n, text_dim, generator=generator),
-                          torch.randint(0, 2, (n,), generator=generator))
+    image_dim, text_dim = SmallCNN().dim, 64  # text: meme_features' default fastText size
+    return FeatureDataset(id=list(range(n)), image=torch.randn(n, image_dim, generator=generator),
+                          text=torch.randn(n, text_dim, generator=generator),
+                          label=torch.randint(0, 2, (n,), generator=generator))
 
 
 def bare_loop(data: FeatureDataset, batch_size: int, epochs: int, device: torch.device,
@@ -146,7 +139,7 @@ def bare_loop(data: FeatureDataset, batch_size: int, epochs: int, device: torch.
     """
     torch.manual_seed(seed)
     image, text, label = data.image.to(device), data.text.to(device), data.label.to(device)
-    model = concat_classifier(text.shape[1], image.shape[1]).to(device).train()
+    model = LanguageAndVisionConcat(text.shape[1], image.shape[1]).to(device).train()
     started = time.perf_counter()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(epochs):
@@ -173,7 +166,7 @@ def fit_loop(data: FeatureDataset, batch_size: int, epochs: int, device: torch.d
     (rendered into a string, so they cost what they cost but print nothing).
     """
     torch.manual_seed(seed)
-    model = concat_classifier(data.text.shape[1], data.image.shape[1])
+    model = LanguageAndVisionConcat(data.text.shape[1], data.image.shape[1])
     train_loader = make_loader(data, batch_size, True, device, seed=seed)
     with tempfile.TemporaryDirectory(prefix="mmlab-fit-") as checkpoints, \
             contextlib.redirect_stderr(io.StringIO()):

@@ -3,8 +3,9 @@
     mmlab data  --out DIR [--task T] [--n N] [--seed S] [--size PX] [--negation P]
     mmlab check DIR
     mmlab grid  DIR [--split S] [--out FILE.png]
-    mmlab train [--data DIR | --task T] [--fusion NAME] [--image-encoder NAME] [--weights FILE]
-                [--epochs N] [--seed S] [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
+    mmlab train [--data DIR | --task T] [--model M] [--fusion NAME] [--image-encoder NAME]
+                [--weights FILE] [--dev-split S] [--test-split S] [--epochs N] [--seed S]
+                [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
     mmlab fusions
     mmlab compare [--tasks T,T] [--fusions NAME,NAME] [--n N] [--epochs N] [--seed S] [--json]
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from mmlab.errors import MmlabError
@@ -110,46 +112,81 @@ def _run_grid(args: argparse.Namespace) -> int:
 def _add_train_command(commands: argparse._SubParsersAction) -> None:
     from mmlab.data.synthmemes import TASKS
     from mmlab.encoders import IMAGE_ENCODERS
+    from mmlab.fusion import FUSIONS
     from mmlab.models import MODELS
 
     train = commands.add_parser("train", help="train and evaluate a meme classifier (the kit's main job)")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--data", type=Path, help="a dataset folder in the Hateful Memes layout")
     source.add_argument("--task", default="memes", choices=TASKS, help="SynthMemes task (default: memes)")
-    train.add_argument("--fusion", default="concat", choices=list(MODELS),
-                       help="model: concat, image, text or any of `mmlab fusions` (default: concat)")
+    train.add_argument("--model", choices=list(MODELS), default=None,
+                       help="classic (LanguageAndVisionConcat, the default), image_only, text_only, or "
+                            "fusion (a strategy of `mmlab fusions`, chosen with --fusion)")
+    train.add_argument("--fusion", choices=[*FUSIONS, *OLD_FUSION_NAMES], default=None, metavar="NAME",
+                       help="a fusion strategy (see `mmlab fusions`); implies --model fusion")
     train.add_argument("--image-encoder", default="small_cnn", choices=IMAGE_ENCODERS,
                        help="frozen image encoder (default: small_cnn, pretrained on SynthMemes)")
     train.add_argument("--weights", help="local weights file for the image encoder (e.g. torchvision's "
                                          "ImageNet ResNet-152); pictures then go in at 224 px")
+    train.add_argument("--dev-split", help="validation split (default: dev, or dev_seen)")
+    train.add_argument("--test-split", help="test split (default: test, or test_seen)")
     train.add_argument("--epochs", type=int, default=20, help="most epochs; early stopping may end sooner")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    train.add_argument("--out", type=Path, help="run folder (default: runs/<task>-<fusion>-seed<S>)")
+    train.add_argument("--out", type=Path, help="run folder (default: runs/<task>-<model>-seed<S>)")
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     train.add_argument("--json", action="store_true", help="no progress bars; print the result as one JSON line")
     train.set_defaults(run=_run_train)
 
 
+# Spellings of earlier versions, still accepted: `--fusion image` and `--fusion text` were baselines.
+OLD_FUSION_NAMES = {"image": "image_only", "text": "text_only"}
+
+
+def _model_and_fusion(args: argparse.Namespace) -> tuple[str, str]:
+    """The model to build from --model and --fusion (a --fusion alone means --model fusion)."""
+    if args.fusion in OLD_FUSION_NAMES:
+        model = OLD_FUSION_NAMES[args.fusion]
+        print(f"mmlab: note: --fusion {args.fusion} is now --model {model}", file=sys.stderr)
+        return model, "concat"
+    if args.model is None:
+        return ("fusion", args.fusion) if args.fusion else ("classic", "concat")
+    if args.fusion and args.model != "fusion":
+        raise MmlabError(f"--fusion {args.fusion} goes with --model fusion, not --model {args.model} "
+                         "(fix: drop one of the two)")
+    return args.model, args.fusion or "concat"
+
+
 def _run_train(args: argparse.Namespace) -> int:
     import json
 
-    from mmlab.run import train_run
+    from mmlab.experiment import train_run
+    from mmlab.utils import limit_threads
 
-    result = train_run(args.data, args.task, args.fusion, args.epochs, args.seed, args.device, args.out,
+    limit_threads()
+    model, fusion = _model_and_fusion(args)
+    result = train_run(args.data, args.task, model, fusion, args.epochs, args.seed, args.device, args.out,
                        args.resume, progress=not args.json, image_encoder=args.image_encoder,
-                       weights=args.weights)
+                       weights=args.weights, dev_split=args.dev_split, test_split=args.test_split)
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"\n{result['task']}, fusion {result['fusion']}, on {result['device']}: "
-          f"{result['epochs_run']} epochs (best {result['best_epoch']}), {result['n_train']} training memes")
-    rows = [("test accuracy", result["accuracy"], ".3f"), ("test AUROC", result["auroc"], ".3f"),
-            ("test memes", result["n_test"], "d"), ("training seconds", result["train_seconds"], ".1f"),
-            ("total seconds", result["total_seconds"], ".1f")]
+    what = f"fusion {result['fusion']}" if model == "fusion" else f"model {model}"
+    print(f"\n{result['task']}, {what}, on {result['device']}: {result['epochs_run']} epochs "
+          f"(best {result['best_epoch']}), {result['n_train']} training memes")
+    splits = result["splits"]
+    rows = [(f"{splits['test']} accuracy", result["accuracy"], ".3f"),
+            (f"{splits['test']} AUROC", result["auroc"], ".3f")]
+    if "auroc_unseen" in result:
+        rows += [(f"{splits['unseen']} accuracy", result["accuracy_unseen"], ".3f"),
+                 (f"{splits['unseen']} AUROC", result["auroc_unseen"], ".3f")]
+    rows += [(f"{splits['dev']} AUROC", result["dev_auroc"], ".3f"), ("test memes", result["n_test"], "d"),
+             ("training seconds", result["train_seconds"], ".1f"),
+             ("total seconds", result["total_seconds"], ".1f")]
+    width = max(len(row[0]) for row in rows)
     for name, value, spec in rows:
-        shown = "-" if value is None else format(value, spec)  # None: a test split without labels
-        print(f"  {name:<17} {shown:>7}")
+        shown = "- (no labels)" if value is None else format(value, spec)
+        print(f"  {name:<{width}} {shown:>7}")
     print(f"run folder: {result['out']} (config.json, metrics.json, history.csv, predictions.csv, "
           "curves.png, checkpoints/)")
     return 0
@@ -158,14 +195,22 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_fusion_commands(commands: argparse._SubParsersAction) -> None:
     fusions = commands.add_parser("fusions", help="list the fusion strategies (each works with `mmlab train --fusion`)")
     fusions.set_defaults(run=_run_fusions)
-    compare = commands.add_parser("compare", help="train every fusion on every SynthMemes task; print one table")
+    compare = commands.add_parser("compare", help="the fusion study: every strategy on every SynthMemes task, "
+                                                   "several seeds, 95 %% intervals (notebook 03)")
     compare.add_argument("--tasks", default="memes,grounding,redundant", help="comma-separated tasks (default: all)")
     compare.add_argument("--fusions", default=None, help="comma-separated fusion names (default: all)")
-    compare.add_argument("--n", type=int, default=1000, help="training memes per task (default: 1000)")
-    compare.add_argument("--epochs", type=int, default=12, help="epochs per fusion head (default: 12)")
-    compare.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    compare.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default: 5)")
+    compare.add_argument("--heads", default="mlp", help="comma-separated heads, mlp and/or linear (default: mlp)")
+    compare.add_argument("--modality-dropout", default="0", help="comma-separated rates applied to every "
+                                                                 "strategy (default: 0)")
+    compare.add_argument("--n", type=int, default=None, help="training memes per task (default: each task's "
+                                                             "default dataset)")
+    compare.add_argument("--epochs", type=int, default=20, help="most epochs per run (default: 20)")
     compare.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    compare.add_argument("--json", action="store_true", help="print the table as JSON lines, one row each")
+    compare.add_argument("--out", type=Path, help="write every run to this CSV file (summarise it with "
+                                                  "mmlab.compare.summarise)")
+    compare.add_argument("--json", action="store_true", help="no progress bar; the last line is the table as "
+                                                             "JSON, one object per task and strategy")
     compare.set_defaults(run=_run_compare)
 
 
@@ -175,8 +220,9 @@ def _run_fusions(args: argparse.Namespace) -> int:
     width = max(map(len, FUSIONS))
     for name, spec in FUSIONS.items():
         print(f"{name:<{width}}  {spec.description}")
-    print(f"{'image':<{width}}  baseline for `mmlab train`: the picture only")
-    print(f"{'text':<{width}}  baseline for `mmlab train`: the caption only")
+    print("\nEach one trains with `mmlab train --fusion NAME` (the model gets the encoders' tokens and "
+          "pooled vectors and reads what the strategy was designed for); the baselines are "
+          "`mmlab train --model image_only` and `--model text_only`.")
     return 0
 
 
@@ -194,23 +240,40 @@ def _names(value: str | None, known: tuple[str, ...] | list[str], option: str) -
 def _run_compare(args: argparse.Namespace) -> int:
     import json
 
-    import torch
-
-    from mmlab.compare import compare_fusions
+    from mmlab.compare import compare_fusions, summarise
     from mmlab.data.synthmemes import TASKS
     from mmlab.fusion import FUSIONS
+    from mmlab.io import atomic_path
+    from mmlab.models import HEADS
+    from mmlab.utils import limit_threads
 
+    limit_threads()
     tasks = _names(args.tasks, TASKS, "--tasks")
     fusions = _names(args.fusions, list(FUSIONS), "--fusions")
-    torch.set_num_threads(1)  # measured: faster for these small heads on a 2-core CPU
-    table = compare_fusions(tasks, fusions, n=args.n, epochs=args.epochs, seed=args.seed, device=args.device,
-                            progress=not args.json)
+    heads = _names(args.heads, HEADS, "--heads")
+    try:
+        dropout = [float(value) for value in args.modality_dropout.split(",")]
+    except ValueError:
+        raise MmlabError(f"--modality-dropout {args.modality_dropout}: not numbers (fix: e.g. 0,0.3)") from None
+    started = time.perf_counter()
+    runs = compare_fusions(tasks, fusions, seeds=args.seeds, heads=heads, modality_dropout=dropout,
+                           epochs=args.epochs, n=args.n, device=args.device, progress=not args.json)
+    if args.out is not None:
+        with atomic_path(args.out) as tmp:
+            runs.to_csv(tmp, index=False)
+    table = summarise(runs)
+    print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s; {table['metric'].iloc[0]} on the "
+          "test split, mean and 95 % interval over seeds", file=sys.stderr if args.json else sys.stdout)
     if args.json:
-        for row in table.to_dict(orient="records"):
-            print(json.dumps(row))
+        print(json.dumps(table.to_dict(orient="records")))
     else:
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings from mmlab reach the user as one line, like errors."""
+    print(f"mmlab: warning: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user mistake)."""
+    warnings.showwarning = _one_line_warning
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -1,141 +1,123 @@
-"""The fusion comparison: every strategy of `mmlab.fusion` on every SynthMemes task, in one table.
+"""The fusion study: every strategy on every task, treated alike, with seeds and intervals.
 
     for each task (memes, grounding, redundant):
-        a small dataset (n training memes) and the frozen image encoder that suits its pictures
-        -> pooled and token features of the train and test splits, computed once (mmlab.tokens)
-        for each fusion:
-            train a FusionClassifier head on the frozen features (Adam, one-cycle, fixed epochs)
-            -> test accuracy, AUROC, parameter count, training seconds,
-               and accuracy with the picture missing at test time
+        prepare it once: frozen encoders -> cached features          (mmlab.experiment.prepare)
+        for each strategy (and head, and modality-dropout setting):
+            tune: train at each learning rate of a small grid (seed 0), early stopping on dev;
+                  keep the rate with the best dev AUROC
+            run:  train with that rate for each seed; score the test split once
+                  -> AUROC and accuracy, with the picture missing too, the unseen split when there
+                     is one, EMAP's additive AUROC, parameters and seconds
 
-The tasks are built to separate the strategies: `memes` needs an interaction of the two moods
-(an XOR), `grounding` needs to know which colour sits on which shape, `redundant` can be solved
-by either modality alone.
-
-A missing picture: a fusion that `handles_missing` is told so (the image entry is left out of
-the features dict); any other gets the image features filled with zeros, which after
-standardisation is the training mean: the usual fallback when a model needs every input.
-
-`mmlab compare` prints the same table.
+Every strategy gets the same budget (grid, epochs, patience, width), the inputs it was designed
+for (the encoders' tokens and pooled vectors; each fusion reads what it needs), and the same
+regularisation: modality dropout is a factor applied to all of them or to none. `summarise` turns
+the runs into one row per (task, strategy, head, dropout) with a mean and a 95 % t-interval over
+seeds. Notebook 03 runs a small version live and loads the full study (`mmlab compare`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
-import torch
-import torch.nn as nn
-from sklearn.metrics import roc_auc_score
+from scipy import stats
 from tqdm.auto import tqdm
 
-from mmlab.data.store import ensure_synthmemes
 from mmlab.data.synthmemes import TASKS
-from mmlab.fusion import FUSIONS, build_fusion
-from mmlab.models import FusionClassifier
-from mmlab.pretrain import pretrain_image_encoder, train_classifier
-from mmlab.tokens import SplitFeatures, build_split_features, pretrain_attribute_encoder
-from mmlab.utils import choose_device
+from mmlab.experiment import Prepared, prepare, score, train_model
+from mmlab.explain import emap
+from mmlab.fusion import FUSIONS
+from mmlab.models import missing
 
-SPLITS = ("train", "test")  # a fixed recipe, no early stopping: the dev split is not needed
-
-
-def image_encoder_for(task: str, n: int = 1000, seed: int = 0, device: str = "auto") -> nn.Module:
-    """The frozen image encoder for `task`'s pictures (pretrained the first time, then cached).
-
-    Icons (`memes`, `redundant`): a `SmallCNN` pretrained on the icon concept of `memes` pictures.
-    Coloured shapes (`grounding`): one pretrained on which colours and shapes are drawn.
-    """
-    if task == "grounding":
-        return pretrain_attribute_encoder(ensure_synthmemes("grounding", n=n, seed=seed), device=device).encoder
-    return pretrain_image_encoder(ensure_synthmemes("memes", n=n, seed=seed), epochs=3, batch_size=32, lr=1e-2,
-                                  device=device, progress=False).encoder
+LEARNING_RATES = (3e-4, 1e-3, 3e-3)
+METRIC = "auroc"
 
 
-def task_features(task: str, n: int = 1000, seed: int = 0, device: str = "auto") -> dict[str, SplitFeatures]:
-    """Train and test features of a SynthMemes `task` with `n` training memes."""
-    encoder = image_encoder_for(task, n, seed, device)
-    return build_split_features(ensure_synthmemes(task, n=n, seed=seed), encoder, SPLITS)
+def interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and a `confidence` t-interval of the mean: (mean, low, high). One value: no interval."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
 
 
-class _Positional(nn.Module):
-    """Adapter: `train_classifier` calls model(*tensors); a FusionClassifier wants a dict."""
-
-    def __init__(self, model: nn.Module, keys: list[str]) -> None:
-        super().__init__()
-        self.model, self.keys = model, keys
-
-    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model(dict(zip(self.keys, tensors)))
+def without_picture(features):
+    """A split's features with the picture missing: its features zeroed (the training mean)."""
+    return features.replace(image=missing(features.image))
 
 
-def train_fusion(name: str, train: SplitFeatures, epochs: int = 12, batch_size: int = 128, lr: float = 2e-2,
-                 hidden: int = 32, seed: int = 0, device: str = "auto") -> FusionClassifier:
-    """A FusionClassifier with fusion `name`, trained on `train`'s frozen features."""
-    spec = FUSIONS[name]
-    inputs = train.inputs(spec.inputs)
-    dims = {key: value.shape[-1] for key, value in inputs.items() if not key.endswith("_mask")}
-    torch.manual_seed(seed)  # the same initial weights every time
-    model = FusionClassifier(build_fusion(name, dims, hidden=hidden), hidden=hidden)
-    keys = list(inputs)
-    train_classifier(_Positional(model, keys), [inputs[key] for key in keys], train.label, epochs=epochs,
-                     batch_size=batch_size, lr=lr, seed=seed, device=choose_device(device), progress=False)
-    return model.eval()
+def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, lrs: Sequence[float] = LEARNING_RATES,
+                 head: str = "mlp", modality_dropout: float = 0.0, hidden: int = 64, epochs: int = 20,
+                 patience: int = 3, emap_n: int = 200, device: str = "auto") -> list[dict]:
+    """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds."""
+    settings = {"head": head, "hidden": hidden, "modality_dropout": modality_dropout, "epochs": epochs,
+                "patience": patience, "device": device, "progress": False}
+    tuned = {}
+    for lr in lrs:  # seed 0 at each rate; the best one is reused as the run of seed 0
+        net, history = train_model(prepared, "fusion", fusion, lr=lr, seed=0, **settings)
+        tuned[lr] = (history.attrs["best"], net)
+    lr = max(tuned, key=lambda rate: tuned[rate][0])
+    rows = []
+    for seed in range(seeds):
+        started = time.perf_counter()
+        net = tuned[lr][1] if seed == 0 else train_model(prepared, "fusion", fusion, lr=lr, seed=seed,
+                                                          **settings)[0]
+        seconds = time.perf_counter() - started
+        test = prepared.features["test"]
+        row = {"task": prepared.name, "fusion": fusion, "head": head, "modality_dropout": modality_dropout,
+               "seed": seed, "lr": lr, **score(net, test, device),
+               "auroc_no_image": score(net, without_picture(test), device)["auroc"],
+               "params": sum(p.numel() for p in net.parameters() if p.requires_grad),
+               "seconds": seconds}
+        if "unseen" in prepared.features:
+            row["auroc_unseen"] = score(net, prepared.features["unseen"], device)["auroc"]
+        if emap_n:
+            row["auroc_additive"] = emap(net, test, n=emap_n)["auroc_additive"]
+        rows.append(row)
+    return rows
 
 
-def without(inputs: dict[str, torch.Tensor], modality: str, told: bool) -> dict[str, torch.Tensor]:
-    """`inputs` with `modality` missing: left out when the model is `told`, else zero-filled."""
-    if told:
-        return {key: value for key, value in inputs.items() if key.removesuffix("_mask") != modality}
-    return {key: torch.zeros_like(value) if key == modality else value for key, value in inputs.items()}
-
-
-@torch.no_grad()
-def predict_proba(model: FusionClassifier, inputs: dict[str, torch.Tensor], batch_size: int = 512) -> torch.Tensor:
-    """P(label 1) for every example of `inputs`: (N,)."""
-    model.eval()
-    device = next(model.parameters()).device
-    n = len(next(iter(inputs.values())))
-    chunks = [model({key: value[i:i + batch_size].to(device) for key, value in inputs.items()}).softmax(dim=-1)[:, 1]
-              for i in range(0, n, batch_size)]
-    return torch.cat(chunks).cpu()  # (N,)
-
-
-def score(model: FusionClassifier, split: SplitFeatures, kind: str, missing: str | None = None) -> dict[str, float]:
-    """Accuracy and AUROC of `model` on `split`, optionally with modality `missing` absent."""
-    inputs = split.inputs(kind)
-    if missing is not None:
-        inputs = without(inputs, missing, told=model.fusion.handles_missing)
-    proba = predict_proba(model, inputs)
-    labels = split.label.numpy()
-    return {"accuracy": float(((proba >= 0.5).long().numpy() == labels).mean()),
-            "auroc": float(roc_auc_score(labels, proba.numpy()))}
-
-
-def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None = None, n: int = 1000,
-                    epochs: int = 12, hidden: int = 32, seed: int = 0, device: str = "auto",
+def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None = None, *, seeds: int = 5,
+                    lrs: Sequence[float] = LEARNING_RATES, heads: Sequence[str] = ("mlp",),
+                    modality_dropout: Sequence[float] = (0.0,), hidden: int = 64, epochs: int = 20,
+                    n: int | None = None, emap_n: int = 200, device: str = "auto",
                     progress: bool = True) -> pd.DataFrame:
-    """Train and test every fusion on every task; one row per (task, fusion).
+    """Run the study; one row per (task, fusion, head, modality dropout, seed). See `summarise`.
 
-    Columns: task, fusion, inputs (pooled, tokens or words), accuracy, auroc, parameters (trainable, of
-    the fusion and its head), train_seconds, and accuracy_no_image (the picture missing at test).
+    `n`: training memes per task (default: each task's default dataset).
     """
     fusions = list(FUSIONS) if fusions is None else list(fusions)
+    grid = [(f, h, p) for f in fusions for h in heads for p in modality_dropout]
     rows = []
-    with tqdm(total=len(tasks) * len(fusions), desc="fusion zoo", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(tasks) * len(grid), desc="fusion study", disable=not progress) as bar:
         for task in tasks:
-            features = task_features(task, n, seed, device)
-            for name in fusions:
-                bar.set_postfix(task=task, fusion=name)
-                kind = FUSIONS[name].inputs
-                started = time.perf_counter()
-                model = train_fusion(name, features["train"], epochs=epochs, hidden=hidden, seed=seed, device=device)
-                seconds = time.perf_counter() - started
-                rows.append({"task": task, "fusion": name, "inputs": kind,
-                             **score(model, features["test"], kind),
-                             "parameters": sum(p.numel() for p in model.parameters()),
-                             "train_seconds": round(seconds, 2),
-                             "accuracy_no_image": score(model, features["test"], kind, missing="image")["accuracy"]})
+            prepared = prepare(task=task, n=n, device=device, progress=False)
+            for fusion, head, dropout in grid:
+                bar.set_postfix(task=task, fusion=fusion, refresh=False)
+                rows += run_strategy(prepared, fusion, seeds=seeds, lrs=lrs, head=head,
+                                     modality_dropout=dropout, hidden=hidden, epochs=epochs,
+                                     emap_n=emap_n, device=device)
                 bar.update(1)
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
+    """One row per (task, fusion, head, modality_dropout): the mean of `metric` over seeds and its
+    95 % interval (ci_low, ci_high), n_seeds, params, mean seconds, and the means of the other
+    measured columns (accuracy, no-image, unseen, additive)."""
+    keys = ["task", "fusion", "head", "modality_dropout"]
+    extra = [c for c in ("accuracy", "auroc_no_image", "auroc_unseen", "auroc_additive") if c in runs]
+    rows = []
+    for key, group in runs.groupby(keys, sort=False):
+        mean, low, high = interval(group[metric])
+        rows.append({**dict(zip(keys, key)), "metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
+                     "n_seeds": len(group), "lr": group["lr"].iloc[0], "params": int(group["params"].iloc[0]),
+                     "seconds": float(group["seconds"].mean()),
+                     **{column: float(group[column].mean()) for column in extra}})
     return pd.DataFrame(rows)

@@ -11,15 +11,20 @@ Every encoder returns the same three things, an `EncoderOutput`:
 
 Each encoder has a `dim` attribute: D, the size of its feature vectors.
 
+Every encoder is called with one argument, its modality's input, and returns an `EncoderOutput`.
+`encode` runs a frozen encoder over a whole split in chunks (the features that `mmlab.features`
+caches). Notebook 01 teaches all of this (sections 1-5).
+
 Image encoders take pictures (B, 3, H, W), float in [0, 1] or uint8 in [0, 255]:
 
-- `SmallCNN`: three convolution blocks, each halving the picture: 64 px -> an 8x8 map of
-  64-channel cells = 64 tokens. Trains in seconds on a laptop CPU.
+- `SmallCNN`: three convolution blocks, each halving the picture (64 px -> an 8x8 map), then one
+  more block that keeps the size: 64 tokens of 64 features. Each token sees a 31x31-pixel window
+  of the picture (its receptive field), centred on its 8x8-pixel cell. Trains in seconds on a CPU.
 - `resnet18`, `resnet152`: torchvision's ResNets without their classifier; the tokens are the
   cells of the last feature map (2x2 at 64 px, 7x7 at 224 px). Random weights by default
   (`weights=None`); pretrained ImageNet weights come from a local file or, with internet, by name.
 
-Text encoders take `(ids, mask)` from `mmlab.data.text.Vocab.encode_batch`:
+Text encoders take a `TokenBatch(ids, mask)` from `mmlab.data.text.Vocab.encode_batch`:
 
 - `BagOfEmbeddings`: the fastText classifier's idea: pooled = the mean of the word embeddings.
   Word order is lost ("not awful" and "awful, not" look the same).
@@ -39,7 +44,9 @@ import torch.nn as nn
 import torchvision
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mmlab.data.text import TokenBatch
 from mmlab.errors import MmlabError
+from mmlab.utils import to_device
 
 
 class EncoderOutput(NamedTuple):
@@ -70,18 +77,20 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
 
 
 class SmallCNN(nn.Module):
-    """Three blocks of (3x3 convolution with stride 2, BatchNorm, ReLU).
+    """Blocks of (3x3 convolution, BatchNorm, ReLU): three with stride 2, then one with stride 1.
 
-    Each block halves the height and width, so a 64 px picture becomes an 8x8 map of
-    `channels[-1]` features: 64 image tokens. pooled = their mean.
+    The strided blocks halve the height and width, so a 64 px picture becomes an 8x8 map; the last
+    block lets each cell see its neighbours (a receptive field of 31x31 pixels instead of 15x15:
+    enough to tell the shape of an object that spans two cells). pooled = the mean of the cells.
     """
 
-    def __init__(self, channels: tuple[int, ...] = (16, 32, 64)) -> None:
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 64)) -> None:
         super().__init__()
         blocks = []
         in_channels = 3
-        for out_channels in channels:
-            blocks += [nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
+        for index, out_channels in enumerate(channels):
+            stride = 2 if index < 3 else 1  # three halvings: 64 px -> 8x8 cells
+            blocks += [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
                        nn.BatchNorm2d(out_channels),
                        nn.ReLU(inplace=True)]
             in_channels = out_channels
@@ -204,7 +213,7 @@ def image_encoder(name: str = "small_cnn", weights: str | Path | None = None) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# Text encoders: each takes ids (B, T) long and mask (B, T) bool from Vocab.encode_batch
+# Text encoders: each takes a TokenBatch: ids (B, T) long and mask (B, T) bool, from Vocab.encode_batch
 
 
 class BagOfEmbeddings(nn.Module):
@@ -218,7 +227,8 @@ class BagOfEmbeddings(nn.Module):
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.dim = dim
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+    def forward(self, text: TokenBatch) -> EncoderOutput:
+        ids, mask = text  # (B, T) each
         tokens = self.embed(ids)  # (B, T, D), zeros at padding
         return EncoderOutput(tokens, masked_mean(tokens, mask), mask)
 
@@ -246,7 +256,8 @@ class GRUEncoder(nn.Module):
         self.pooling = pooling
         self.dim = dim
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+    def forward(self, text: TokenBatch) -> EncoderOutput:
+        ids, mask = text  # (B, T) each
         B, T = ids.shape
         x = self.embed(ids)  # (B, T, D)
         lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,) real words per caption
@@ -281,7 +292,8 @@ class TransformerTextEncoder(nn.Module):
         self.max_len = max_len
         self.dim = dim
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+    def forward(self, text: TokenBatch) -> EncoderOutput:
+        ids, mask = text  # (B, T) each
         B, T = ids.shape
         if T > self.max_len:
             raise ValueError(f"captions of {T} tokens are longer than max_len={self.max_len}; "
@@ -301,3 +313,26 @@ def text_encoder(name: str, vocab_size: int, dim: int = 64) -> nn.Module:
     if name not in TEXT_ENCODERS:
         raise MmlabError(f"unknown text encoder {name!r} (fix: choose one of {', '.join(TEXT_ENCODERS)})")
     return TEXT_ENCODERS[name](vocab_size, dim=dim)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a frozen encoder over a whole split
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, inputs: torch.Tensor | TokenBatch, batch_size: int = 256) -> EncoderOutput:
+    """A frozen encoder's output for every example of `inputs`, computed in chunks, on the CPU.
+
+    `inputs` are pictures (N, 3, H, W) or a `TokenBatch` of N captions. The encoder is put in eval
+    mode (BatchNorm then uses its running statistics). Returns EncoderOutput with N rows.
+    """
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    n = len(inputs.ids) if isinstance(inputs, TokenBatch) else len(inputs)
+    chunks = []
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size)
+        chunk = TokenBatch(*(x[rows] for x in inputs)) if isinstance(inputs, TokenBatch) else inputs[rows]
+        chunks.append(to_device(encoder(to_device(chunk, device)), "cpu"))
+    mask = None if chunks[0].mask is None else torch.cat([c.mask for c in chunks])
+    return EncoderOutput(torch.cat([c.tokens for c in chunks]), torch.cat([c.pooled for c in chunks]), mask)

@@ -1,119 +1,222 @@
-"""Features from frozen pretrained encoders: computed once per split, then trained on in seconds.
+"""Features from frozen encoders: computed once per dataset and encoder, then trained on in seconds.
 
 Fine-tuning a CNN on every batch is what makes the classic recipe take hours on a CPU. When the
-encoders stay frozen, their output for a picture never changes, so we compute it **once**:
+encoders stay frozen, their output for a meme never changes, so we compute it **once**, keep it
+on disk, and train only what comes after (fusion and head):
 
-- pictures -> pretrained image encoder (SynthMemes-pretrained `SmallCNN`) -> pooled (N, D_img);
-- captions -> fastText sentence vectors trained on the training captions -> (N, D_txt);
-- each modality is then **standardised** (zero mean, unit variance per feature, with statistics
-  from the training split). Without this, CNN features (norm ~18) drown fastText vectors (norm ~1)
-  in a concatenation: the "dimensionality and scale disparity" challenge.
+- pictures -> frozen image encoder -> `EncoderOutput`: tokens (N, cells, D) and pooled (N, D);
+- captions -> fastText, trained on the training captions -> `EncoderOutput`: one vector per
+  word as tokens (N, T, D) with a mask, and the sentence vector as pooled (N, D);
+- each is then **standardised** (zero mean, unit variance per feature, with statistics of the
+  training split): the "dimensionality and scale disparity" fix (notebook 01, section 7).
 
-`FeatureDataset` serves the result as dict samples `{id, image, text, label}` whose image and
-text are feature vectors, so `mmlab.train.fit` and every model work on them unchanged.
+`FeatureDataset` serves any such in-memory data as dict samples ``{"id", "image", "text",
+"label", ...}``, a whole batch at a time, so `mmlab.train.fit` and every model use it unchanged.
+`meme_features` is the cached store that `mmlab train`, `mmlab compare` and the notebooks share.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn as nn
 from torch.utils.data import Dataset
 
 from mmlab.data.memes import MemeDataset
-from mmlab.data.text import sentence_vectors, train_fasttext
-from mmlab.pretrain import load_images
+from mmlab.data.store import dataset_checksum
+from mmlab.data.text import (FASTTEXT_VERSION, TokenBatch, sentence_vectors, simple_tokenize,
+                             train_fasttext)
+from mmlab.encoders import EncoderOutput, encode
+from mmlab.io import atomic_path, mmlab_home
+
+FEATURES_VERSION = 1  # bump when the recipe below changes, so that old caches are not reused
+
+Entry = torch.Tensor | EncoderOutput | TokenBatch | list
 
 
 class FeatureDataset(Dataset):
-    """Dict samples over precomputed tensors: {"id", "image", "text", "label"}.
+    """Dict samples over data held in memory: ``{"id", "image", "text", "label", ...}``.
 
-    `dataset[i]` is one sample; `dataset[[i, j, ...]]` is a whole batch at once (the tensors
-    gain a batch dimension, "id" becomes a list), which `mmlab.train.make_loader` uses because
-    `batched_indexing` is True: one tensor lookup per batch instead of one per sample.
+    Each entry holds N examples: a tensor (N, ...), a named tuple of such tensors (an
+    `EncoderOutput`, a `TokenBatch`), or a list. `dataset[i]` is one example; `dataset[[i, j, ...]]` a whole batch, which
+    `mmlab.train.make_loader` asks for because `batched_indexing` is True: one tensor lookup per
+    batch instead of one per example.
+
+    >>> data = FeatureDataset(id=[7, 8], image=torch.zeros(2, 5), label=torch.tensor([0, 1]))
+    >>> data[[1]]["image"].shape
+    torch.Size([1, 5])
     """
 
     batched_indexing = True
 
-    def __init__(self, ids: list, image: torch.Tensor, text: torch.Tensor,
-                 label: torch.Tensor | None) -> None:
-        self.ids, self.image, self.text, self.label = ids, image, text, label
+    def __init__(self, **entries: Entry | None) -> None:
+        self.entries = {key: value for key, value in entries.items() if value is not None}
+        sizes = {key: _length(value) for key, value in self.entries.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"entries of different lengths: {sizes}")
+        self.n = next(iter(sizes.values()), 0)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.n
 
-    def __getitem__(self, index: int | list[int]) -> dict:
+    def __getattr__(self, name: str) -> Entry:
+        entries = self.__dict__.get("entries", {})
+        if name in entries:
+            return entries[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, index: int | list[int]) -> dict[str, Any]:
         if isinstance(index, list):
             # One index tensor for the whole batch. Through NumPy, because torch.as_tensor converts
             # a Python list one int at a time (about 30 us for 64 ints, against 5 us).
-            ids, rows = [self.ids[i] for i in index], torch.from_numpy(np.asarray(index, dtype=np.int64))
-        else:
-            ids, rows = self.ids[index], index
-        sample = {"id": ids, "image": self.image[rows], "text": self.text[rows]}  # (D,) or (B, D)
-        if self.label is not None:
-            sample["label"] = self.label[rows]
-        return sample
+            rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
+            return {key: _select(value, rows, index) for key, value in self.entries.items()}
+        return {key: _select(value, index, index) for key, value in self.entries.items()}
+
+    def replace(self, **entries: Entry | None) -> FeatureDataset:
+        """A new dataset with some entries replaced (or removed, with None); others are shared."""
+        return FeatureDataset(**{**self.entries, **entries})
+
+
+def _length(value: Entry) -> int:
+    return len(value[0]) if isinstance(value, tuple) else len(value)
+
+
+def _select(value: Entry, rows: torch.Tensor | int, index: list[int] | int) -> Any:
+    if isinstance(value, tuple):  # a NamedTuple of tensors (EncoderOutput, TokenBatch)
+        return type(value)(*(None if part is None else part[rows] for part in value))
+    if isinstance(value, list):
+        return [value[i] for i in index] if isinstance(index, list) else value[index]
+    return value[rows]
 
 
 @dataclass
 class Standardizer:
-    """Per-feature mean and standard deviation from the training split."""
+    """Per-feature mean and standard deviation, from the training split."""
 
     mean: torch.Tensor  # (D,)
     std: torch.Tensor  # (D,)
 
     @classmethod
     def fit(cls, features: torch.Tensor) -> Standardizer:
+        """Statistics of `features` (N, D): one mean and one standard deviation per feature."""
         return cls(features.mean(dim=0), features.std(dim=0).clamp_min(1e-6))
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) / self.std  # (N, D)
+        return (features - self.mean) / self.std  # (..., D)
 
 
-@torch.no_grad()
-def image_features(encoder: torch.nn.Module, dataset: MemeDataset, batch_size: int = 256,
-                   size: int = 64) -> torch.Tensor:
-    """Pooled features (N, D) of every picture of `dataset`, resized to `size` px, from a frozen encoder."""
-    encoder.eval()
-    device = next(encoder.parameters()).device
-    pictures = load_images(dataset, size=size)  # (N, 3, size, size) uint8
-    chunks = [encoder(pictures[i:i + batch_size].to(device)).pooled.cpu()
-              for i in range(0, len(pictures), batch_size)]
-    return torch.cat(chunks)  # (N, D)
+def standardise(splits: dict[str, FeatureDataset], modalities: tuple[str, ...] = ("image", "text"),
+                fit_on: str = "train") -> dict[str, FeatureDataset]:
+    """The same datasets with each modality standardised, with statistics of split `fit_on`.
 
-
-def raw_features(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
-                 text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
-    """A FeatureDataset per split whose features are as the encoders give them, not standardised.
-
-    Pictures go through the frozen `image_encoder` -> image (N, D_img); captions become fastText
-    sentence vectors -> text (N, text_dim), with fastText trained on the captions of `splits[0]`
-    (train).
+    Pooled vectors and tokens each get their own statistics; tokens over the real tokens only,
+    and padding stays exactly zero.
     """
+    scalers = {}
+    for name in modalities:
+        train = splits[fit_on].entries[name]
+        real = train.tokens[train.mask] if train.mask is not None else train.tokens.flatten(0, 1)
+        scalers[name] = (Standardizer.fit(train.pooled), Standardizer.fit(real))  # (D,) each
+    out = {}
+    for split, data in splits.items():
+        changed = {}
+        for name, (pooled_scale, token_scale) in scalers.items():
+            x = data.entries[name]
+            tokens = token_scale(x.tokens)  # (N, T, D)
+            if x.mask is not None:
+                tokens = tokens * x.mask.unsqueeze(-1)  # padding stays zero
+            changed[name] = EncoderOutput(tokens, pooled_scale(x.pooled), x.mask)
+        out[split] = data.replace(**changed)
+    return out
+
+
+def word_vectors(fasttext_model: Any, texts: list[str], max_len: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """fastText's vector of every word: tokens (N, T, D), zero at padding, and mask (N, T) bool."""
+    words = [simple_tokenize(text)[:max_len] or ["<empty>"] for text in texts]
+    longest = max((len(w) for w in words), default=1)
+    tokens = torch.zeros(len(texts), longest, fasttext_model.get_dimension())  # (N, T, D)
+    mask = torch.zeros(len(texts), longest, dtype=torch.bool)  # (N, T)
+    for i, caption in enumerate(words):
+        vectors = np.stack([fasttext_model.get_word_vector(word) for word in caption])  # (T_i, D)
+        tokens[i, :len(caption)] = torch.from_numpy(vectors)
+        mask[i, :len(caption)] = True
+    return tokens, mask
+
+
+def text_features(fasttext_model: Any, texts: list[str]) -> EncoderOutput:
+    """A caption's fastText features: word vectors as tokens, the sentence vector as pooled."""
+    tokens, mask = word_vectors(fasttext_model, texts)  # (N, T, D), (N, T)
+    return EncoderOutput(tokens, sentence_vectors(fasttext_model, texts), mask)
+
+
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """A short hash of an encoder's class and weights: it names the cached features it made."""
+    digest = hashlib.sha256(type(encoder).__name__.encode())
+    for name, value in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def meme_features(root: str | Path, splits: tuple[str, ...], image_encoder: nn.Module, *,
+                  image_size: int = 64, text_dim: int = 64, standardised: bool = True,
+                  cache: bool = True) -> dict[str, FeatureDataset]:
+    """Image and text features of each split of the dataset at `root`, as FeatureDatasets.
+
+    The first split is the training split: fastText learns its word vectors from its captions
+    and the standardisation uses its statistics. Every dataset holds "id", "image" and "text"
+    (EncoderOutputs) and "label" when the split is labelled. Computed once, then cached under
+    `MMLAB_HOME/features/` (the file name hashes the dataset, the encoder's weights and these
+    settings); `standardised=False` gives the features as the encoders made them.
+    """
+    recipe = {"dataset": dataset_checksum(root), "encoder": encoder_fingerprint(image_encoder),
+              "splits": list(splits), "image_size": image_size, "text_dim": text_dim,
+              "fasttext": FASTTEXT_VERSION, "version": FEATURES_VERSION}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    path = mmlab_home() / "features" / f"{Path(root).name}-{key}.pt"
+    raw = _load_features(path) if cache and path.is_file() else None
+    if raw is None:
+        raw = _compute_features(root, splits, image_encoder, image_size, text_dim)
+        with atomic_path(path) as tmp:
+            torch.save({split: _as_dict(data) for split, data in raw.items()}, tmp)
+    return standardise(raw, fit_on=splits[0]) if standardised else raw
+
+
+def _compute_features(root: str | Path, splits: tuple[str, ...], image_encoder: nn.Module,
+                      image_size: int, text_dim: int) -> dict[str, FeatureDataset]:
     datasets = {split: MemeDataset(root, split) for split in splits}
     fasttext_model = train_fasttext(list(datasets[splits[0]].frame["text"]), dim=text_dim)
     out = {}
     for split, data in datasets.items():
         label = torch.tensor(data.frame["label"].to_numpy()) if data.labelled else None
-        out[split] = FeatureDataset(data.frame["id"].tolist(), image_features(image_encoder, data, size=image_size),
-                                    sentence_vectors(fasttext_model, list(data.frame["text"])), label)
+        image = encode(image_encoder, data.pictures(size=image_size))  # tokens (N, cells, D)
+        out[split] = FeatureDataset(id=data.frame["id"].tolist(), image=image,
+                                    text=text_features(fasttext_model, list(data.frame["text"])),
+                                    label=label)
     return out
 
 
-def standardised_datasets(raw: dict[str, FeatureDataset]) -> dict[str, FeatureDataset]:
-    """The same FeatureDatasets with each modality standardised, using the first split's statistics."""
-    first = next(iter(raw.values()))
-    image_scale, text_scale = Standardizer.fit(first.image), Standardizer.fit(first.text)
-    return {split: FeatureDataset(data.ids, image_scale(data.image), text_scale(data.text), data.label)
-            for split, data in raw.items()}
+def _as_dict(data: FeatureDataset) -> dict[str, Any]:
+    """What the cache file keeps of one split."""
+    return {"id": data.id, "label": data.entries.get("label"), "image_tokens": data.image.tokens,
+            "image_pooled": data.image.pooled, "text_tokens": data.text.tokens,
+            "text_mask": data.text.mask, "text_pooled": data.text.pooled}
 
 
-def build_feature_datasets(root: str | Path, image_encoder: torch.nn.Module, splits: tuple[str, ...],
-                           text_dim: int = 64, image_size: int = 64) -> dict[str, FeatureDataset]:
-    """Standardised image and text features for each split; statistics from `splits[0]` (train).
-
-    The two steps, `raw_features` then `standardised_datasets`, in one call.
-    """
-    return standardised_datasets(raw_features(root, image_encoder, splits, text_dim, image_size))
+def _load_features(path: Path) -> dict[str, FeatureDataset] | None:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged cache file is not fatal: compute the features again
+        return None
+    return {split: FeatureDataset(
+                id=s["id"], label=s["label"],
+                image=EncoderOutput(s["image_tokens"], s["image_pooled"], None),
+                text=EncoderOutput(s["text_tokens"], s["text_pooled"], s["text_mask"]))
+            for split, s in saved.items()}

@@ -1,22 +1,20 @@
 """Pretraining: teach each encoder its own modality first, on labels of that modality alone.
 
-Trained end to end from scratch on the meme label (mean = picture and caption disagree), every
-model stays at chance: the label is an XOR of two moods, and a network that does not yet know
-what is in the picture gets no signal about it. The fix is the one ImageNet and BERT give the
-real Hateful Memes models: first train each encoder on a unimodal task, then fuse.
+Real Hateful Memes models start from encoders trained on ImageNet or on a web's worth of text.
+The kit's stand-in is a few seconds of pretraining on what SynthMemes rows record about each
+modality (notebook 01, section 4):
 
-SynthMemes rows carry the unimodal labels we need:
+- `pretrain_image_encoder`: which icon is drawn (`image_concept`), for the meme pictures.
+- `pretrain_text_encoder`: the caption's topic and mood (`text_concept`), or any other column.
+- `pretrain_cell_encoder`: for the `grounding` pictures, the colour and the shape of the object
+  under each of the 8 x 8 cells (a tiny segmentation task), so that every image token describes
+  what lies beneath it. `cell_owners` says which object covers each cell: it labels the cells
+  here, and tells notebook 02 where the named object is.
 
-- `image_concept`: which of 8 icons is drawn (sun, heart, ..., bin) -> the image encoder.
-- `text_concept`: topic and mood of the caption ("day/positive", ...) -> the text encoder.
-
-Pretraining = encoder + a linear head on its pooled vector, trained with cross-entropy and Adam
-for a few epochs. The result is cached under `MMLAB_HOME/encoders/<name>-<key>.pt`, where the
-key hashes the dataset's checksum and the settings: the same call loads the weights in a blink,
-a changed dataset or setting trains again.
-
-The same machinery runs the negation experiment: classify `text_mood` on captions such as
-"not an awful day" with a bag of embeddings (word order lost) and with a GRU (word order kept).
+Each is an encoder plus a linear head, trained with `mmlab.train.fit` (Adam, one-cycle learning
+rate) and tested on the held-out split. The weights are cached under
+`MMLAB_HOME/encoders/<name>-<key>.pt`, where the key hashes the dataset's checksum and the
+settings: the same call loads them in a blink, a changed dataset or setting trains again.
 """
 
 from __future__ import annotations
@@ -25,37 +23,38 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from mmlab.data.memes import MemeDataset
+from mmlab.data.drawing import COLORS, SHAPES
+from mmlab.data.memes import MemeDataset, find_splits
 from mmlab.data.store import dataset_checksum
 from mmlab.data.text import Vocab
-from mmlab.encoders import image_encoder, text_encoder
+from mmlab.encoders import SmallCNN, image_encoder, text_encoder
 from mmlab.errors import MmlabError
+from mmlab.features import FeatureDataset
 from mmlab.io import atomic_path, mmlab_home
+from mmlab.train import evaluate, fit, make_loader
 from mmlab.utils import choose_device
 
-CACHE_VERSION = 1  # bump when training changes in a way the settings do not show
+CACHE_VERSION = 2  # bump when training changes in a way the settings do not show
+GRID = 8  # SmallCNN turns a picture into GRID x GRID cells
 
 
 @dataclass
 class Pretrained:
-    """A trained encoder, its head, and how well they did on the test split."""
+    """A trained encoder, its head, and how well they did on the held-out split."""
 
     encoder: nn.Module  # in eval mode
-    head: nn.Linear  # pooled (B, D) -> logits (B, classes)
+    head: nn.Module  # the encoder's output -> logits
     classes: list[str]  # class index -> label value, e.g. "day/positive"
-    accuracy: float  # on the test split, in [0, 1]
+    accuracy: float  # on the held-out split, in [0, 1]
     from_cache: bool  # True when the weights were loaded, not trained
     path: Path  # the cached checkpoint
     seconds: float  # wall-clock time of the call (loading pictures, training, testing)
@@ -63,35 +62,62 @@ class Pretrained:
 
 
 class EncoderClassifier(nn.Module):
-    """An encoder followed by a linear layer on its pooled vector: inputs -> logits (B, classes)."""
+    """An encoder and a linear layer on its pooled vector: batch[modality] -> logits (B, classes)."""
 
-    def __init__(self, encoder: nn.Module, num_classes: int) -> None:
+    def __init__(self, encoder: nn.Module, num_classes: int, modality: str = "image") -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.modality = encoder, modality
         self.head = nn.Linear(encoder.dim, num_classes)
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(*inputs).pooled)  # (B, classes)
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head(self.encoder(batch[self.modality]).pooled)  # (B, classes)
 
 
-def load_images(dataset: MemeDataset, size: int | None = None, progress: bool = False) -> torch.Tensor:
-    """Every picture of `dataset`, decoded once, as a uint8 tensor (N, 3, H, W).
+class CellClassifier(nn.Module):
+    """An image encoder and a linear layer on every token: colour and shape of each cell.
 
-    Decoding PNG files is the slow part of an epoch on a CPU; keeping the decoded pictures (4,000
-    pictures of 64x64 px take 49 MB) makes each later epoch pure arithmetic. Pictures must share
-    one size, unless `size` is given: then each is resized to `size` x `size`.
+    batch["image"] (B, 3, H, W) -> logits (B, classes, 2, cells): for each cell, scores for its
+    colour (row 0) and its shape (row 1); class 0 is "no object here".
     """
-    pictures = []
-    for index in tqdm(range(len(dataset)), desc="loading pictures", disable=not progress, leave=False):
-        picture = dataset.image(index)
-        if size is not None and picture.size != (size, size):
-            picture = picture.resize((size, size))
-        pictures.append(np.asarray(picture))  # (H, W, 3) uint8
-    shapes = {p.shape for p in pictures}
-    if len(shapes) > 1:
-        raise MmlabError(f"{dataset.root.name}/{dataset.split}: pictures have {len(shapes)} different "
-                         "sizes (fix: pass size=... to resize them all)")
-    return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.classes = 1 + max(len(COLORS), len(SHAPES))
+        self.head = nn.Linear(encoder.dim, 2 * self.classes)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        cells = self.encoder(batch["image"]).tokens  # (B, N, D)
+        B, N, _ = cells.shape
+        logits = self.head(cells).view(B, N, 2, self.classes)  # (B, N, 2, classes)
+        return logits.permute(0, 3, 2, 1)  # (B, classes, 2, N): the layout cross_entropy expects
+
+
+def cell_owners(objects: Sequence[list[dict[str, Any]]], size: int, grid: int = GRID) -> torch.Tensor:
+    """Which object covers each cell: (N, grid * grid) long, the object's index, or -1 for none.
+
+    objects[i] is a row's list of {color, shape, box}; a cell belongs to the object whose box
+    holds the cell's centre (cells are numbered row by row, like the encoder's tokens).
+    """
+    centres = (torch.arange(grid) + 0.5) * size / grid  # (grid,) pixel coordinates
+    cy, cx = (c.flatten() for c in torch.meshgrid(centres, centres, indexing="ij"))  # (cells,)
+    owners = torch.full((len(objects), grid * grid), -1, dtype=torch.long)
+    for i, row in enumerate(objects):
+        for k, obj in enumerate(row):
+            x0, y0, x1, y1 = obj["box"]
+            owners[i, (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)] = k
+    return owners
+
+
+def cell_attributes(objects: Sequence[list[dict[str, Any]]], owners: torch.Tensor) -> torch.Tensor:
+    """Colour and shape class of every cell: (N, 2, cells) long; 0 = no object, then 1, 2, ..."""
+    colours, shapes = list(COLORS), list(SHAPES)
+    labels = torch.zeros(owners.shape[0], 2, owners.shape[1], dtype=torch.long)
+    for i, row in enumerate(objects):
+        for k, obj in enumerate(row):
+            labels[i, 0, owners[i] == k] = 1 + colours.index(obj["color"])
+            labels[i, 1, owners[i] == k] = 1 + shapes.index(obj["shape"])
+    return labels
 
 
 def class_labels(train: pd.Series, test: pd.Series) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -100,79 +126,9 @@ def class_labels(train: pd.Series, test: pd.Series) -> tuple[torch.Tensor, torch
     index = {name: i for i, name in enumerate(classes)}
     unseen = sorted(set(str(value) for value in test.unique()) - set(classes))
     if unseen:
-        raise MmlabError(f"test labels {unseen} never occur in training "
-                         "(fix: use a bigger training split)")
-    train_labels = torch.tensor([index[str(value)] for value in train], dtype=torch.long)  # (N,)
-    test_labels = torch.tensor([index[str(value)] for value in test], dtype=torch.long)
-    return train_labels, test_labels, classes
-
-
-def _labelled_splits(root: str | Path, label: str) -> tuple[MemeDataset, MemeDataset, torch.Tensor, torch.Tensor, list[str]]:
-    """The train and test splits of `root`, their `label` column as class indices, and the class names."""
-    train, test = MemeDataset(root, "train"), MemeDataset(root, "test")
-    _require_column(train, label)
-    y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
-    return train, test, y_train, y_test, classes
-
-
-def _require_column(dataset: MemeDataset, column: str) -> None:
-    if column not in dataset.frame.columns:
-        raise MmlabError(f"{dataset.root.name}/{dataset.split}.jsonl has no field {column!r} "
-                         "(fix: pretraining needs SynthMemes metadata; generate data with mmlab data)")
-
-
-def train_classifier(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Tensor, *,
-                     epochs: int, batch_size: int, lr: float, seed: int = 0,
-                     device: torch.device | str = "cpu", progress: bool = True,
-                     desc: str = "training") -> list[float]:
-    """Train `model` with Adam, a one-cycle learning rate and cross-entropy on tensors in memory.
-
-    `inputs` are the model's arguments for all N examples (e.g. pictures (N, 3, H, W), or
-    ids and mask (N, T)); `labels` (N,) class indices. Each epoch visits the examples in a new
-    random order (from `seed`). Returns the mean loss of each epoch.
-    """
-    device = torch.device(device)
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)
-    n = len(labels)
-    batches_per_epoch = (n + batch_size - 1) // batch_size
-    # "One cycle": the learning rate warms up to `lr`, then anneals towards 0 by the last step.
-    # Large steps early learn fast; small steps at the end settle the weights, so the final
-    # model does not depend on where the last few large steps happened to land.
-    steps = epochs * batches_per_epoch
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    losses = []
-    with tqdm(total=epochs * batches_per_epoch, desc=desc, disable=not progress, leave=False) as bar:
-        for _ in range(epochs):
-            permutation = torch.randperm(n, generator=order)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                batch = permutation[start:start + batch_size]
-                logits = model(*(x[batch].to(device) for x in inputs))  # (b, classes)
-                loss = F.cross_entropy(logits, labels[batch].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.item() * len(batch)
-                bar.update(1)
-            losses.append(total / n)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
-
-
-@torch.no_grad()
-def evaluate_accuracy(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Tensor,
-                      batch_size: int = 256, device: torch.device | str = "cpu") -> float:
-    """The share of examples whose largest logit is the right class (model put in eval mode)."""
-    device = torch.device(device)
-    model.to(device).eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = model(*(x[start:start + batch_size].to(device) for x in inputs))  # (b, classes)
-        correct += (logits.argmax(dim=-1).cpu() == labels[start:start + batch_size]).sum().item()
-    return correct / len(labels)
+        raise MmlabError(f"test labels {unseen} never occur in training (fix: use a bigger training split)")
+    as_tensor = lambda column: torch.tensor([index[str(value)] for value in column], dtype=torch.long)
+    return as_tensor(train), as_tensor(test), classes  # (N_train,), (N_test,)
 
 
 def encoder_cache_path(name: str, root: str | Path, config: dict[str, Any]) -> Path:
@@ -187,121 +143,146 @@ def encoder_cache_path(name: str, root: str | Path, config: dict[str, Any]) -> P
     return mmlab_home() / "encoders" / f"{name}-{key}.pt"
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any] | None:
+def held_out_split(root: str | Path) -> str:
+    """The split pretraining is tested on: test, else test_seen (the phase-2 name)."""
+    found = find_splits(root)
+    for name in ("test", "test_seen"):
+        if name in found:
+            return name
+    raise MmlabError(f"{root} has no test split (found: {', '.join(found) or 'none'}) "
+                     "(fix: add test.jsonl or test_seen.jsonl)")
+
+
+def _require_column(dataset: MemeDataset, column: str) -> None:
+    if column not in dataset.frame.columns:
+        raise MmlabError(f"{dataset.root.name}/{dataset.split}.jsonl has no field {column!r} "
+                         "(fix: pretraining needs SynthMemes metadata; generate data with mmlab data)")
+
+
+def _pretrain(name: str, root: str | Path, config: dict[str, Any], build: Callable[[dict], nn.Module],
+              data: Callable[[MemeDataset, MemeDataset], tuple[FeatureDataset, FeatureDataset, dict]],
+              encoder_of: Callable[[nn.Module], nn.Module], head_of: Callable[[nn.Module], nn.Module],
+              device: str, progress: bool, cache: bool) -> Pretrained:
+    """Load the cached encoder, or train it with `fit`, test it, and cache it.
+
+    `data(train, test)` gives the training and test FeatureDatasets and `extra`, what `build`
+    needs to make the model (e.g. the number of classes) and what the checkpoint keeps.
+    """
+    started = time.perf_counter()
+    device = choose_device(device)
+    path = encoder_cache_path(name, root, config)
+    checkpoint = _load_cached(path) if cache else None
+    if checkpoint is not None:
+        try:
+            model = build(checkpoint["extra"])
+            model.load_state_dict(checkpoint["model"])
+        except (RuntimeError, KeyError, TypeError) as error:  # an older mmlab's file, other layers
+            warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again",
+                          stacklevel=3)
+        else:
+            return _finish(model.to(device), checkpoint["extra"], checkpoint["accuracy"], True, path,
+                           started, encoder_of, head_of)
+    train, test = MemeDataset(root, "train"), MemeDataset(root, held_out_split(root))
+    train_data, test_data, extra = data(train, test)
+    torch.manual_seed(config["seed"])  # the same initial weights every time
+    model = build(extra)
+    fit(model, make_loader(train_data, config["batch_size"], True, device, seed=config["seed"]),
+        epochs=config["epochs"], lr=config["lr"], schedule="one_cycle", device=device,
+        progress=progress)
+    accuracy = evaluate(model, make_loader(test_data, 256, False, device), device)["accuracy"]
+    with atomic_path(path) as tmp:
+        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "extra": extra,
+                    "accuracy": accuracy, "config": config}, tmp)
+    return _finish(model, extra, accuracy, False, path, started, encoder_of, head_of)
+
+
+def _load_cached(path: Path) -> dict[str, Any] | None:
     """The cached checkpoint at `path`, or None when there is none or it cannot be read."""
     if not path.is_file():
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged cache file is not fatal: train again and replace it
-        warnings.warn(f"{path} is unreadable ({type(error).__name__}); training again", stacklevel=3)
+        warnings.warn(f"{path} is unreadable ({type(error).__name__}); training again", stacklevel=4)
         return None
 
 
-def _restore(model: EncoderClassifier, checkpoint: dict[str, Any], path: Path) -> bool:
-    """Put the cached weights into `model`; False (with a warning) when they do not fit it."""
-    try:
-        model.encoder.load_state_dict(checkpoint["encoder"])
-        model.head.load_state_dict(checkpoint["head"])
-    except (RuntimeError, KeyError) as error:  # e.g. saved by an older mmlab with other layer sizes
-        warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again",
-                      stacklevel=3)
-        return False
-    return True
-
-
-def _save_checkpoint(path: Path, model: EncoderClassifier, classes: list[str], accuracy: float,
-                     config: dict[str, Any], vocab: Vocab | None) -> None:
-    checkpoint = {"encoder": {k: v.cpu() for k, v in model.encoder.state_dict().items()},
-                  "head": {k: v.cpu() for k, v in model.head.state_dict().items()},
-                  "classes": classes, "accuracy": accuracy, "config": config,
-                  "vocab": vocab.tokens if vocab is not None else None}
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
-
-
-def _finish(model: EncoderClassifier, classes: list[str], accuracy: float, from_cache: bool,
-            path: Path, started: float, vocab: Vocab | None) -> Pretrained:
+def _finish(model: nn.Module, extra: dict, accuracy: float, from_cache: bool, path: Path, started: float,
+            encoder_of: Callable, head_of: Callable) -> Pretrained:
     model.eval()
-    return Pretrained(model.encoder, model.head, classes, accuracy, from_cache, path,
-                      time.perf_counter() - started, vocab)
+    vocab = Vocab(extra["vocab"]) if extra.get("vocab") else None
+    return Pretrained(encoder_of(model), head_of(model), extra.get("classes", []), accuracy, from_cache,
+                      path, time.perf_counter() - started, vocab)
 
 
 def pretrain_image_encoder(root: str | Path, encoder: str = "small_cnn", label: str = "image_concept", *,
-                           epochs: int = 2, batch_size: int = 128, lr: float = 1e-2, seed: int = 0,
+                           epochs: int = 3, batch_size: int = 64, lr: float = 1e-2, seed: int = 0,
                            device: str = "auto", progress: bool = True, cache: bool = True) -> Pretrained:
-    """Train image encoder `encoder` (see `mmlab.encoders.image_encoder`) to predict `label`.
+    """Train image encoder `encoder` (see `mmlab.encoders.image_encoder`) to predict column `label`.
 
-    Trains on the "train" split of the dataset at `root`, tests on "test", and caches the
-    weights (see `encoder_cache_path`); with `cache=False` it always trains (and still saves).
+    Trains on the "train" split of the dataset at `root`, tests on its test split, and caches
+    the weights (see `encoder_cache_path`); with `cache=False` it always trains (and still saves).
     """
-    started = time.perf_counter()
-    device = choose_device(device)
     config = {"modality": "image", "encoder": encoder, "label": label, "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed}
-    path = encoder_cache_path(f"{encoder}-{label}", root, config)
-    checkpoint = _load_checkpoint(path) if cache else None
-    if checkpoint is not None:
-        model = EncoderClassifier(image_encoder(encoder), len(checkpoint["classes"]))
-        if _restore(model, checkpoint, path):
-            return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
-                           path, started, None)
 
-    train, test, y_train, y_test, classes = _labelled_splits(root, label)
-    train_images = load_images(train, progress=progress)  # (N, 3, H, W) uint8
-    test_images = load_images(test, progress=progress)
-    torch.manual_seed(seed)  # the same initial weights every time
-    model = EncoderClassifier(image_encoder(encoder), len(classes))
-    train_classifier(model, [train_images], y_train, epochs=epochs, batch_size=batch_size, lr=lr,
-                     seed=seed, device=device, progress=progress, desc=f"pretraining {encoder}")
-    accuracy = evaluate_accuracy(model, [test_images], y_test, device=device)
-    _save_checkpoint(path, model, classes, accuracy, config, None)
-    return _finish(model, classes, accuracy, False, path, started, None)
+    def data(train: MemeDataset, test: MemeDataset) -> tuple[FeatureDataset, FeatureDataset, dict]:
+        _require_column(train, label)
+        y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
+        return (FeatureDataset(image=train.pictures(progress=progress), label=y_train),
+                FeatureDataset(image=test.pictures(), label=y_test), {"classes": classes})
+
+    build = lambda extra: EncoderClassifier(image_encoder(encoder), len(extra["classes"]))
+    return _pretrain(f"{encoder}-{label}", root, config, build, data, lambda m: m.encoder,
+                     lambda m: m.head, device, progress, cache)
 
 
 def pretrain_text_encoder(root: str | Path, encoder: str = "gru", label: str = "text_concept", *,
                           dim: int = 64, epochs: int = 5, batch_size: int = 64, lr: float = 3e-3,
                           seed: int = 0, device: str = "auto", progress: bool = True,
                           cache: bool = True) -> Pretrained:
-    """Train text encoder `encoder` ("bow", "gru" or "transformer") to predict `label`.
+    """Train text encoder `encoder` ("bow", "gru" or "transformer") to predict column `label`.
 
     The vocabulary is built from the training captions and returned in `Pretrained.vocab`.
-    Trains on "train", tests on "test", caches like `pretrain_image_encoder`.
+    Trains on "train", tests on the test split, caches like `pretrain_image_encoder`.
     """
-    started = time.perf_counter()
-    device = choose_device(device)
     config = {"modality": "text", "encoder": encoder, "label": label, "dim": dim, "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed}
-    path = encoder_cache_path(f"{encoder}-{label}", root, config)
-    checkpoint = _load_checkpoint(path) if cache else None
-    if checkpoint is not None:
-        vocab = Vocab(checkpoint["vocab"])
-        model = EncoderClassifier(text_encoder(encoder, len(vocab), dim), len(checkpoint["classes"]))
-        if _restore(model, checkpoint, path):
-            return _finish(model.to(device), checkpoint["classes"], checkpoint["accuracy"], True,
-                           path, started, vocab)
 
-    train, test, y_train, y_test, classes = _labelled_splits(root, label)
-    vocab = Vocab.build(train.frame["text"])
-    train_ids, train_mask = vocab.encode_batch(list(train.frame["text"]), max_len=64)  # (N, T) each
-    test_ids, test_mask = vocab.encode_batch(list(test.frame["text"]), max_len=64)
-    torch.manual_seed(seed)
-    model = EncoderClassifier(text_encoder(encoder, len(vocab), dim), len(classes))
-    train_classifier(model, [train_ids, train_mask], y_train, epochs=epochs, batch_size=batch_size,
-                     lr=lr, seed=seed, device=device, progress=progress, desc=f"pretraining {encoder}")
-    accuracy = evaluate_accuracy(model, [test_ids, test_mask], y_test, device=device)
-    _save_checkpoint(path, model, classes, accuracy, config, vocab)
-    return _finish(model, classes, accuracy, False, path, started, vocab)
+    def data(train: MemeDataset, test: MemeDataset) -> tuple[FeatureDataset, FeatureDataset, dict]:
+        _require_column(train, label)
+        y_train, y_test, classes = class_labels(train.frame[label], test.frame[label])
+        vocab = Vocab.build(train.frame["text"])
+        text = lambda split: vocab.encode_batch(list(split.frame["text"]), max_len=64)  # (N, T) each
+        return (FeatureDataset(text=text(train), label=y_train), FeatureDataset(text=text(test), label=y_test),
+                {"classes": classes, "vocab": vocab.tokens})
+
+    build = lambda extra: EncoderClassifier(text_encoder(encoder, len(extra["vocab"]), dim),
+                                            len(extra["classes"]), "text")
+    return _pretrain(f"{encoder}-{label}", root, config, build, data, lambda m: m.encoder,
+                     lambda m: m.head, device, progress, cache)
 
 
-def negation_experiment(root: str | Path, encoders: Sequence[str] = ("bow", "gru"), label: str = "text_mood",
-                        progress: bool = True, **settings: Any) -> dict[str, float]:
-    """Test accuracy of each text encoder (+ linear head) at predicting `label` (the caption's mood).
+def pretrain_cell_encoder(root: str | Path, *, epochs: int = 6, batch_size: int = 32, lr: float = 1e-2,
+                          seed: int = 0, device: str = "auto", progress: bool = True,
+                          cache: bool = True) -> Pretrained:
+    """Pretrain a `SmallCNN` on `grounding` pictures to name the colour and shape under every cell.
 
-    On captions with negation ("not an awful day" is positive), the mood is "awful" flipped by
-    "not": an XOR, which a linear head on the *mean* of the word embeddings cannot compute in
-    general. A GRU reads the words in order, so it can learn that "not" flips what follows.
-    `settings` go to `pretrain_text_encoder` (epochs, dim, seed, ...).
+    Like a tiny segmentation network: each of the 8 x 8 tokens is classified on its own, so each
+    token learns to describe what lies under it. `accuracy` is the share of (cell, attribute)
+    pairs named right on the test pictures, background cells included.
     """
-    return {name: pretrain_text_encoder(root, name, label, progress=progress, **settings).accuracy
-            for name in encoders}
+    config = {"modality": "image", "encoder": "small_cnn", "label": "cell_attributes", "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "seed": seed}
+
+    def data(train: MemeDataset, test: MemeDataset) -> tuple[FeatureDataset, FeatureDataset, dict]:
+        _require_column(train, "objects")
+        pictures = {split: split.pictures(progress=progress) for split in (train, test)}
+        labels = {split: cell_attributes(split.frame["objects"],
+                                         cell_owners(split.frame["objects"], pictures[split].shape[-1]))
+                  for split in (train, test)}
+        return (FeatureDataset(image=pictures[train], label=labels[train]),
+                FeatureDataset(image=pictures[test], label=labels[test]), {})
+
+    return _pretrain("small_cnn-cell_attributes", root, config, lambda extra: CellClassifier(SmallCNN()),
+                     data, lambda m: m.encoder, lambda m: m.head, device, progress, cache)

@@ -1,14 +1,18 @@
-"""The training loop: `fit`, `evaluate`, `predict`, the same for every model in mmlab.
+"""The training loop: `fit`, `evaluate` and `predict`, the same for every model in mmlab.
 
-How the loop works, one epoch at a time:
+Every model takes a batch dict (``{"id", "image", "text", "label", ...}``) and returns logits,
+one score per class: (B, C), or (B, C, cells) for a model that classifies every cell of a picture.
+Pretraining an encoder, training a fusion head, the grounding model of notebook 02 and the meme
+classifier of notebook 04 all go through this one loop (notebook 04, section 3, walks through it).
 
-- A model takes the whole batch dict ``{"id", "image", "text", "label", ...}`` and returns logits
-  of shape (B, 2), one score per class, as the Hateful Memes tutorial does. The probability of
-  "hateful" is ``proba = softmax(logits)[:, 1]`` and the predicted label is ``proba >= 0.5``.
-- Training: for each batch, move its tensors to the device, compute the loss (cross-entropy by
-  default), backpropagate, optionally clip the gradient norm, and take an optimizer step.
-- Validation: after every epoch, `evaluate` measures loss, accuracy and AUROC (the challenge's
-  metric) on the validation loader. One row per epoch goes into the history, a pandas DataFrame.
+One epoch of `fit`:
+
+- Training: for each batch, move its tensors to the device, compute the loss
+  (``loss_fn(logits, batch)``, cross-entropy with ``batch["label"]`` by default; an extra term
+  such as attention supervision is just another `loss_fn`), backpropagate, optionally clip the
+  gradient norm, take an optimizer step and, with ``schedule="one_cycle"``, a learning-rate step.
+- Validation: `evaluate` measures loss, accuracy and AUROC (the challenge's metric) on the
+  validation loader. One row per epoch goes into the history, a pandas DataFrame.
 - Best weights: the epoch with the best monitored metric (``val_auroc`` by default) is
   remembered, and its weights are loaded back into the model at the end. With ``patience``,
   training stops early after that many epochs without improvement.
@@ -16,6 +20,9 @@ How the loop works, one epoch at a time:
   continue) and ``best.pt`` (the best weights so far), atomically, so Ctrl-C never leaves a
   half-written file. ``resume=True`` continues an interrupted run from the next epoch; because
   the random number generators are saved too, the result is the same as an uninterrupted run.
+
+The probability of label 1 is ``proba = softmax(logits)[:, 1]``; the predicted label is the class
+with the largest logit (for two classes: ``proba > 0.5``).
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from mmlab.errors import MmlabError
 from mmlab.io import atomic_path
-from mmlab.utils import choose_device
+from mmlab.utils import choose_device, to_device
 
 # The history of a run: a pandas DataFrame with one row per epoch and these columns. After `fit`,
 # `history.attrs` also holds "monitor", "best_epoch", "best" (its value) and "stopped_early".
@@ -45,28 +54,17 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_acc
 
 # The metrics `fit` can monitor, and whether bigger ("max") or smaller ("min") is better.
 MONITORS = {"val_auroc": "max", "val_accuracy": "max", "val_loss": "min", "train_loss": "min"}
+SCHEDULES = ("constant", "one_cycle")
 
-CHECKPOINT_FORMAT = 1  # bump when the content of last.pt changes
+CHECKPOINT_FORMAT = 2  # bump when the content of last.pt changes
 RESUME_FIX = "use a new --out folder or drop --resume"
 
+LossFn = Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
 
-def to_device(batch: dict[str, Any], device: str | torch.device) -> dict[str, Any]:
-    """A copy of `batch` with every tensor moved to `device`.
 
-    Nested dicts (say, tokenised text ``{"ids", "mask"}``) are moved too; anything else, such as a
-    list of caption strings, is left as it is. Copies to a GPU are asynchronous (non_blocking).
-    """
-    device = torch.device(device)
-    non_blocking = device.type == "cuda"  # pairs with pin_memory=True in make_loader
-    moved = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            moved[key] = value.to(device, non_blocking=non_blocking)
-        elif isinstance(value, dict):
-            moved[key] = to_device(value, device)
-        else:
-            moved[key] = value
-    return moved
+def classification_loss(logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+    """The default loss: cross-entropy of logits (B, C) or (B, C, cells) with ``batch["label"]``."""
+    return F.cross_entropy(logits, batch["label"].long())
 
 
 def _already_a_batch(batch: dict[str, Any]) -> dict[str, Any]:
@@ -74,24 +72,18 @@ def _already_a_batch(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    shuffle: bool,
-    device: str | torch.device,
-    collate_fn: Callable[[list[Any]], Any] | None = None,
-    seed: int = 0,
-) -> DataLoader:
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, device: str | torch.device = "cpu",
+                collate_fn: Callable[[list[Any]], Any] | None = None, seed: int = 0) -> DataLoader:
     """A DataLoader set up for mmlab: reproducible shuffling, no worker processes.
 
     - The shuffle order comes from its own generator seeded with `seed`, so the same seed gives
       the same batches, whatever else used the global random number generator.
     - ``num_workers=0``: on a 2-core laptop or Binder, worker processes cost more than they save.
     - ``pin_memory`` only when training on a GPU (page-locked memory speeds up the copy).
-    - A dataset whose `batched_indexing` attribute is True (such as `mmlab.features.FeatureDataset`,
+    - A dataset whose `batched_indexing` attribute is True (`mmlab.features.FeatureDataset`:
       tensors already in memory) is asked for a whole batch at once, `dataset[list_of_indices]`,
-      instead of one sample at a time followed by a collate: PyTorch's "automatic batching
-      disabled" mode. For small models, the per-sample calls would cost more than the model.
+      instead of one sample at a time followed by a collate: for small models, the per-sample
+      calls would cost more than the model.
     """
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -99,135 +91,127 @@ def make_loader(
     if getattr(dataset, "batched_indexing", False):
         order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
-                          collate_fn=collate_fn or _already_a_batch, num_workers=0, pin_memory=pin_memory,
+                          collate_fn=collate_fn or _already_a_batch, pin_memory=pin_memory,
                           generator=generator)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=collate_fn,
-        num_workers=0,
-        pin_memory=pin_memory,
-        generator=generator,
-    )
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_fn,
+                      pin_memory=pin_memory, generator=generator)
 
 
-def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
-    """Labels from logits (B, 2): 1 where proba = softmax(logits)[:, 1] >= 0.5, else 0.
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                loss_fn: LossFn = classification_loss, device: str | torch.device = "cpu",
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                grad_clip: float | None = None, progress: bool = True,
+                desc: str = "train") -> dict[str, float]:
+    """One pass over `loader`, updating `model`: the only place where mmlab's optimisers step.
 
-    With two classes, proba >= 0.5 exactly when logits[:, 1] >= logits[:, 0] (softmax keeps the
-    order of the scores), so the comparison gives the label without computing the softmax. (In
-    floating point the two can disagree only when the scores differ by less than about 1e-7.)
-    """
-    return (logits[:, 1] >= logits[:, 0]).long()  # (B,)
-
-
-def train_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    device: str | torch.device,
-    grad_clip: float | None = None,
-    progress: bool = True,
-    desc: str = "train",
-) -> dict[str, float]:
-    """One pass over `loader`, updating `model`. Returns the mean loss and accuracy per sample.
-
-    With `progress`, a progress bar over the batches shows the running loss and accuracy.
-    The running sums stay tensors on `device`: reading one as a Python number (`.item()`) makes
-    the CPU wait for the GPU, so that happens only when the bar is updated (twice a second) and
-    once at the end, not after every batch.
+    Returns the mean loss per example and, when batches have labels, the accuracy (the share of
+    labels equal to the class with the largest logit; NaN without labels). A progress bar shows
+    the running numbers. They stay tensors on `device`: reading one as a Python number makes the
+    CPU wait for the GPU, so that happens only when the bar is redrawn and at the end.
     """
     device = choose_device(device)
     model.train()
-    total_loss = torch.zeros((), device=device)  # sum of per-sample losses, on the device
+    total_loss = torch.zeros((), device=device)  # sum of per-example losses, on the device
     correct = torch.zeros((), dtype=torch.long, device=device)
-    seen, next_update = 0, time.monotonic()
+    seen, labelled, next_update = 0, 0, time.monotonic()
     with tqdm(loader, desc=desc, leave=False, disable=not progress) as batches:
         for batch in batches:
             batch = to_device(batch, device)
-            labels = batch["label"].long()  # (B,)
-            logits = model(batch)  # (B, 2)
-            loss = loss_fn(logits, labels)  # mean over the batch
+            logits = model(batch)  # (B, C) or (B, C, cells)
+            loss = loss_fn(logits, batch)  # mean over the batch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
 
-            size = len(labels)
+            size = len(logits)
             total_loss += loss.detach() * size
-            correct += (predicted_labels(logits.detach()) == labels).sum()
             seen += size
+            if "label" in batch:
+                labels = batch["label"].long()  # (B,) or (B, cells)
+                correct += (logits.detach().argmax(dim=1) == labels).sum()
+                labelled += labels.numel()
             if progress and time.monotonic() >= next_update:
-                batches.set_postfix(loss=f"{total_loss.item() / seen:.4f}", acc=f"{correct.item() / seen:.3f}",
-                                    refresh=False)
+                batches.set_postfix(loss=f"{total_loss.item() / seen:.4f}", refresh=False)
                 next_update = time.monotonic() + 0.5
     if seen == 0:
         raise MmlabError("the training loader gave no batches (fix: check that the training "
                          "split has rows and that batch_size is at least 1)")
-    return {"loss": total_loss.item() / seen, "accuracy": correct.item() / seen}
+    accuracy = correct.item() / labelled if labelled else math.nan
+    return {"loss": total_loss.item() / seen, "accuracy": accuracy}
 
 
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    device: str | torch.device = "auto",
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-) -> dict[str, float]:
-    """Loss, accuracy and AUROC of `model` on a labelled `loader`.
+@torch.no_grad()
+def run_model(model: nn.Module, loader: DataLoader, device: str | torch.device = "auto",
+              loss_fn: LossFn | None = None) -> dict[str, Any]:
+    """Run `model` over `loader` in eval mode; everything comes back on the CPU, in loader order.
 
-    Returns ``{"loss", "accuracy", "auroc"}``: the mean loss per sample (cross-entropy by default),
-    the share of correct labels, and the area under the ROC curve of proba (NaN when the labels
-    hold only one class, where AUROC is undefined). Leaves the model in eval mode.
+    Returns ``{"ids", "logits" (N, C, ...), "labels" (N, ...) or None, "loss"}``: labels are None
+    for an unlabelled split; "loss" is the mean of `loss_fn` per example (None without one).
     """
     device = choose_device(device)
-    if loss_fn is None:
-        loss_fn = nn.CrossEntropyLoss()
-    model.to(device)
-    model.eval()
-    total_loss, correct = 0.0, 0
-    all_proba, all_labels = [], []
-    with torch.no_grad():
-        for batch in loader:
-            batch = to_device(batch, device)
-            labels = batch["label"].long()  # (B,)
-            logits = model(batch)  # (B, 2)
-            total_loss += loss_fn(logits, labels).item() * len(labels)
-            correct += (predicted_labels(logits) == labels).sum().item()
-            all_proba += logits.softmax(dim=-1)[:, 1].tolist()
-            all_labels += labels.tolist()
-    if not all_labels:
-        raise MmlabError("the evaluation loader gave no batches (fix: check that the split has rows)")
-    if len(set(all_labels)) == 2:
-        auroc = float(roc_auc_score(all_labels, all_proba))
-    else:
-        auroc = math.nan  # one class only: AUROC is undefined
-    return {"loss": total_loss / len(all_labels), "accuracy": correct / len(all_labels),
-            "auroc": auroc}
+    model.to(device).eval()
+    ids, logits, labels, total_loss, labelled = [], [], [], 0.0, True
+    for batch in loader:
+        batch = to_device(batch, device)
+        batch_ids = batch.get("id", [])  # a tensor of numbers, or a list of strings
+        ids += batch_ids.tolist() if isinstance(batch_ids, torch.Tensor) else list(batch_ids)
+        batch_logits = model(batch)  # (B, C, ...)
+        logits.append(batch_logits.float().cpu())
+        labelled = labelled and "label" in batch
+        if labelled:
+            labels.append(batch["label"].long().cpu())
+            if loss_fn is not None:
+                total_loss += loss_fn(batch_logits, batch).item() * len(batch_logits)
+    if not logits:
+        raise MmlabError("the loader gave no batches (fix: check that the split has rows)")
+    logits = torch.cat(logits)
+    return {"ids": ids, "logits": logits, "labels": torch.cat(labels) if labelled else None,
+            "loss": total_loss / len(logits) if labelled and loss_fn is not None else None}
+
+
+def scores(labels: np.ndarray | torch.Tensor, proba: np.ndarray | torch.Tensor) -> dict[str, float]:
+    """Accuracy (proba > 0.5 is label 1) and AUROC (scikit-learn) of binary predictions.
+
+    AUROC is NaN when the labels hold one class only, where it is undefined.
+    """
+    labels, proba = np.asarray(labels), np.asarray(proba)
+    auroc = float(roc_auc_score(labels, proba)) if len(np.unique(labels)) == 2 else math.nan
+    return {"accuracy": float(((proba > 0.5) == labels).mean()), "auroc": auroc}
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device = "auto",
+             loss_fn: LossFn = classification_loss) -> dict[str, float]:
+    """Loss, accuracy and AUROC of `model` on a labelled `loader`: the one evaluation of mmlab.
+
+    Returns ``{"loss", "accuracy", "auroc"}``: the mean loss per example, the share of labels
+    equal to the largest logit's class, and for two classes the area under the ROC curve of
+    proba (otherwise NaN). Leaves the model in eval mode.
+    """
+    run = run_model(model, loader, device, loss_fn)
+    logits, labels = run["logits"], run["labels"]
+    if labels is None:
+        raise MmlabError("cannot evaluate on a split without labels (fix: evaluate on a labelled "
+                         "split, or use predict() to score an unlabelled test split)")
+    result = {"loss": run["loss"], "accuracy": (logits.argmax(dim=1) == labels).double().mean().item(),
+              "auroc": math.nan}
+    if logits.dim() == 2 and logits.shape[1] == 2:
+        result["auroc"] = scores(labels, logits.softmax(dim=1)[:, 1])["auroc"]
+    return result
 
 
 def predict(model: nn.Module, loader: DataLoader, device: str | torch.device = "auto") -> pd.DataFrame:
     """Predictions in the Hateful Memes submission format: columns ``id, proba, label``.
 
-    `proba` is softmax(logits)[:, 1], the probability of label 1, and `label` is 1 where
-    proba >= 0.5. Rows come in the loader's order (use a loader with shuffle=False). The loader
-    needs no labels, so it works on an unlabelled test split.
+    `proba` is softmax(logits)[:, 1], the probability of label 1, and `label` the predicted class.
+    Rows come in the loader's order (use a loader with shuffle=False). Works on unlabelled splits.
     """
-    device = choose_device(device)
-    model.to(device)
-    model.eval()
-    ids, probas = [], []
-    with torch.no_grad():
-        for batch in loader:
-            batch_ids = batch["id"]  # a tensor of numbers, or a list of strings
-            ids += batch_ids.tolist() if isinstance(batch_ids, torch.Tensor) else list(batch_ids)
-            logits = model(to_device(batch, device))  # (B, 2)
-            probas += logits.softmax(dim=-1)[:, 1].tolist()
-    frame = pd.DataFrame({"id": ids, "proba": probas})
-    frame["label"] = (frame["proba"] >= 0.5).astype(int)
-    return frame
+    run = run_model(model, loader, device)
+    return pd.DataFrame({"id": run["ids"], "proba": run["logits"].softmax(dim=1)[:, 1].numpy(),
+                         "label": run["logits"].argmax(dim=1).numpy()})
 
 
 def write_submission(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -250,7 +234,8 @@ def fit(
     epochs: int = 10,
     lr: float = 1e-3,
     optimizer: torch.optim.Optimizer | None = None,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    schedule: str = "constant",
+    loss_fn: LossFn = classification_loss,
     device: str | torch.device = "auto",
     patience: int | None = None,
     monitor: str = "val_auroc",
@@ -263,7 +248,9 @@ def fit(
     """Train `model` for up to `epochs` epochs and return the history, one row per epoch.
 
     - `optimizer`: default Adam with learning rate `lr` (`lr` is ignored when you pass one).
-    - `loss_fn(logits (B, 2), labels (B,))`: default cross-entropy.
+    - `schedule`: "constant", or "one_cycle" (the learning rate warms up to `lr`, then anneals
+      towards 0 by the last step: large steps learn fast, small ones at the end settle the weights).
+    - `loss_fn(logits, batch)`: default cross-entropy with ``batch["label"]``.
     - `monitor`: the metric that picks the best epoch, one of val_auroc, val_accuracy, val_loss
       (train_loss when there is no `val_loader`). The best epoch's weights are loaded into the
       model at the end. `patience`: stop after this many epochs without improvement.
@@ -277,14 +264,19 @@ def fit(
         monitor = "train_loss"  # nothing else to judge the epochs by
     if monitor not in MONITORS:
         raise MmlabError(f"unknown monitor {monitor!r} (fix: use one of {', '.join(MONITORS)})")
+    if schedule not in SCHEDULES:
+        raise MmlabError(f"unknown schedule {schedule!r} (fix: use one of {', '.join(SCHEDULES)})")
     if resume and checkpoint_dir is None:
         raise MmlabError("resume=True needs a checkpoint folder "
                          "(fix: pass checkpoint_dir, or --out on the command line)")
     model.to(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    if loss_fn is None:
-        loss_fn = nn.CrossEntropyLoss()
+    scheduler = None
+    if schedule == "one_cycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=max(1, epochs * len(train_loader)))
     last_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     best_path = Path(checkpoint_dir) / "best.pt" if checkpoint_dir is not None else None
 
@@ -293,7 +285,7 @@ def fit(
     best, best_epoch, bad_epochs = None, 0, 0
     best_state = None  # the best epoch's weights, on the CPU
     if resume and last_path.is_file():
-        state = _load_checkpoint(last_path, model, optimizer, monitor)
+        state = _load_checkpoint(last_path, model, optimizer, scheduler, monitor)
         rows, best, best_epoch = state["history"], state["best"], state["best_epoch"]
         bad_epochs = state["bad_epochs"]
         if not best_path.is_file():
@@ -307,7 +299,7 @@ def fit(
             if stopped_early:
                 break
             start = time.perf_counter()
-            train = train_epoch(model, train_loader, optimizer, loss_fn, device, grad_clip,
+            train = train_epoch(model, train_loader, optimizer, loss_fn, device, scheduler, grad_clip,
                                 progress, desc=f"epoch {epoch}")
             val = {"loss": math.nan, "accuracy": math.nan, "auroc": math.nan}
             if val_loader is not None:
@@ -330,9 +322,11 @@ def fit(
 
             if last_path is not None:  # written after best.pt, so a last.pt always has its best.pt
                 checkpoint = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
-                              "optimizer": optimizer.state_dict(), "epoch": epoch, "history": rows,
-                              "monitor": monitor, "best": best, "best_epoch": best_epoch,
-                              "bad_epochs": bad_epochs, "rng": _get_rng_state(train_loader)}
+                              "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                              "epoch": epoch, "history": rows, "monitor": monitor, "best": best,
+                              "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                              "rng": _get_rng_state(train_loader)}
                 with atomic_path(last_path) as tmp:
                     torch.save(checkpoint, tmp)
 
@@ -376,8 +370,9 @@ def _set_rng_state(rng: dict[str, Any], train_loader: DataLoader) -> None:
 
 
 def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
                      monitor: str) -> dict[str, Any]:
-    """Load last.pt into `model` and `optimizer`; raise MmlabError when it does not fit them."""
+    """Load last.pt into `model`, `optimizer` and `scheduler`; MmlabError when it does not fit."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file can fail in many ways inside torch.load
@@ -392,6 +387,8 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
     except (RuntimeError, ValueError, KeyError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         reason = lines[1] if len(lines) > 1 else lines[0]  # torch's first specific complaint

@@ -1,4 +1,4 @@
-"""mmlab.attention against PyTorch's own attention, the grounding helpers, and the notebook 02 checkers."""
+"""mmlab.attention against PyTorch's own attention, and the notebook 02 checkers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmlab import grounding
 from mmlab.attention import CrossAttentionBlock, MultiHeadAttention, padding_mask, scaled_dot_product_attention
 from mmlab.exercises import attention as exercises
 
@@ -100,29 +99,6 @@ def test_cross_attention_block_shapes_and_gradients():
     assert torch.allclose(weights.sum(-1), torch.ones(3, 2, 5))
     out.sum().backward()
     assert words.grad is not None and block.attention.key.weight.grad is not None
-
-
-def test_cell_objects_and_peak_hits():
-    images = torch.zeros(1, 3, 64, 64, dtype=torch.uint8)
-    images[0, 0, 8:24, 40:56] = 220  # a red square covering cells (1..2, 5..6)
-    images[0, 1, 8:24, 40:56] = 30
-    images[0, 2, 8:24, 40:56] = 30
-    objects = [[{"color": "red", "shape": "square", "box": [40, 8, 55, 23]}]]
-    owner = grounding.cell_objects(images, objects)
-    assert sorted(torch.nonzero(owner[0] == 0).flatten().tolist()) == [13, 14, 21, 22]
-    color, shape = grounding.attribute_labels(owner, objects)
-    assert color[0, 13] == 0 and shape[0, 13] == 1 and color[0, 0] == 4
-    weights = torch.zeros(2, 64)
-    weights[0, 21] = 1.0  # on the square
-    weights[1, 0] = 1.0  # top left corner: off it
-    assert grounding.peak_hits(weights, [[40, 8, 55, 23]] * 2).tolist() == [True, False]
-    assert grounding.cell_box(21) == (40, 16, 48, 24)
-
-
-def test_grounding_model_shapes():
-    model = grounding.GroundingModel(vocab_size=10, dim=16, num_heads=2)
-    logits, weights = model(torch.randn(4, 64, 16), torch.randint(1, 10, (4, 5)), torch.ones(4, 5, dtype=torch.bool))
-    assert logits.shape == (4, 2) and weights.shape == (4, 2, 64)
 
 
 # --- the exercise checkers -----------------------------------------------------------------------

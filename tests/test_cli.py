@@ -1,10 +1,12 @@
-"""The command line: `mmlab data`, `mmlab check`, `mmlab grid`, and how user mistakes end."""
+"""mmlab.cli: every command as a learner types it, and how user mistakes end."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from mmlab.cli import main
@@ -90,12 +92,10 @@ def test_train_on_a_broken_folder_is_one_line_error(tiny_memes, tmp_path):
     assert_user_error(run("train", "--data", broken, "--json"), "broken/train.jsonl line 49", "not valid JSON")
     (broken / "test.jsonl").unlink()
     assert_user_error(run("train", "--data", broken), "needs train, dev and test splits")
-    assert_user_error(run("train", "--fusion", "magic"), "invalid choice")
+    assert_user_error(run("train", "--fusion", "magic"), "invalid choice", "cross_attention")
 
 
 def test_train_with_a_local_weights_file_writes_a_whole_run_folder(tiny_memes, tmp_path):
-    import json
-
     import pandas as pd
     import torch
     import torchvision
@@ -123,3 +123,54 @@ def test_train_image_encoder_mistakes_are_one_line_errors(tiny_memes, tmp_path):
     assert_user_error(run("train", "--data", tiny_memes, "--image-encoder", "vgg"), "invalid choice")
     assert_user_error(run("train", "--data", tiny_memes, "--image-encoder", "resnet18", "--weights",
                           tmp_path / "missing.pth"), "missing.pth not found")
+
+
+def test_fusions_lists_every_strategy_with_a_description():
+    from mmlab.fusion import FUSIONS
+
+    result = run("fusions")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for name, spec in FUSIONS.items():
+        assert any(line.split()[:1] == [name] and spec.description in line for line in lines), name
+
+
+@pytest.mark.parametrize("args, words", [
+    (("compare", "--fusions", "late,magic"), ["--fusions", "'magic'", "fix:"]),
+    (("compare", "--tasks", "cats"), ["--tasks", "'cats'", "fix:"]),
+    (("compare", "--heads", "deep"), ["--heads", "'deep'", "fix:"]),
+    (("train", "--model", "fusion", "--fusion", "magic"), ["invalid choice", "fix:"]),
+    (("train", "--model", "text_only", "--fusion", "late"), ["--model fusion", "fix:"]),
+])
+def test_unknown_names_are_one_line_errors(args, words):
+    assert_user_error(run(*args), *words)
+
+
+def test_compare_prints_the_table_as_json_on_its_last_line(capsys):
+    assert main(["compare", "--tasks", "grounding", "--fusions", "late,concat", "--seeds", "2", "--n", "24",
+                 "--epochs", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row["fusion"] for row in rows] == ["late", "concat"]
+    for row in rows:
+        assert row["task"] == "grounding" and row["metric"] == "auroc" and row["n_seeds"] == 2
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["params"] > 0
+
+
+@pytest.mark.parametrize("args, model, fusion", [
+    ([], "classic", "concat"),
+    (["--fusion", "cross_attention"], "fusion", "cross_attention"),
+    (["--model", "text_only"], "text_only", None),
+])
+def test_train_builds_the_model_asked_for(args, model, fusion, tiny_memes, tmp_path, capsys):
+    assert main(["train", "--data", str(tiny_memes), *args, "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (result["model"], result["fusion"]) == (model, fusion) and 0 <= result["accuracy"] <= 1
+
+
+def test_old_spellings_still_work_with_a_note(tiny_memes, tmp_path):
+    result = run("train", "--data", tiny_memes, "--fusion", "image", "--epochs", "1", "--json",
+                 "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "--fusion image is now --model image_only" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "image_only"

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from mmlab.data.text import Vocab, sentence_vectors, simple_tokenize, train_fasttext
-from mmlab.encoders import (IMAGE_ENCODERS, TEXT_ENCODERS, EncoderOutput, GRUEncoder, SmallCNN,
+from mmlab.encoders import (IMAGE_ENCODERS, TEXT_ENCODERS, EncoderOutput, GRUEncoder, SmallCNN, encode,
                             TransformerTextEncoder, image_encoder, resnet18, text_encoder)
 from mmlab.errors import MmlabError
 
@@ -92,6 +92,28 @@ def check_image_output(out: EncoderOutput, batch: int, tokens: int, dim: int) ->
     assert torch.allclose(out.pooled, out.tokens.mean(dim=1), atol=1e-5)
 
 
+def test_each_small_cnn_cell_sees_a_31_pixel_window_around_its_cell():
+    encoder = SmallCNN().eval()
+    pictures = torch.rand(1, 3, 64, 64, requires_grad=True)
+    encoder(pictures).tokens[0, 3 * 8 + 3].sum().backward()  # the cell in row 3, column 3
+    seen = pictures.grad.abs().sum(dim=(0, 1)) > 0  # (64, 64): pixels that change this cell
+    rows, cols = seen.any(dim=1).nonzero().flatten(), seen.any(dim=0).nonzero().flatten()
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (9, 39, 9, 39)  # 31 x 31 px
+    # the cell itself covers pixels 24..31; its window reaches 15 px before and 8 px after it
+
+
+def test_encode_runs_a_frozen_encoder_in_chunks():
+    torch.manual_seed(0)
+    encoder = SmallCNN()
+    pictures = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    whole = encoder.eval()(pictures)
+    chunked = encode(encoder.train(), pictures, batch_size=3)  # switched to eval mode by encode
+    assert torch.allclose(chunked.tokens, whole.tokens, atol=1e-6) and chunked.mask is None
+    vocab = Vocab.build(CAPTIONS)
+    words = encode(text_encoder("bow", len(vocab), dim=8), vocab.encode_batch(CAPTIONS), batch_size=4)
+    assert words.tokens.shape[:2] == words.mask.shape and len(words.pooled) == len(CAPTIONS)
+
+
 def test_small_cnn_gives_an_8x8_grid_of_tokens_at_64px():
     torch.manual_seed(0)
     encoder = SmallCNN().eval()
@@ -156,13 +178,14 @@ def test_text_encoder_shapes_and_padding(name):
     torch.manual_seed(0)
     vocab = Vocab.build(CAPTIONS)
     encoder = text_encoder(name, len(vocab), dim=32).eval()
-    ids, mask = vocab.encode_batch(CAPTIONS)  # (6, 6)
-    out = encoder(ids, mask)
+    words = vocab.encode_batch(CAPTIONS)  # TokenBatch: ids and mask, (6, 6) each
+    out = encoder(words)
+    mask = words.mask
     assert out.tokens.shape == (6, 6, 32) and out.pooled.shape == (6, 32)
     assert torch.equal(out.mask, mask)
     assert (out.tokens[~mask] == 0).all()  # padding positions carry nothing
     # A caption encoded alone (no padding) gives the same result as inside the padded batch.
-    alone = encoder(*vocab.encode_batch([CAPTIONS[0]]))
+    alone = encoder(vocab.encode_batch([CAPTIONS[0]]))
     assert torch.allclose(alone.pooled[0], out.pooled[0], atol=1e-5)
     assert torch.allclose(alone.tokens[0], out.tokens[0, :4], atol=1e-5)
     assert not torch.allclose(out.pooled[0], out.pooled[1])
@@ -170,19 +193,20 @@ def test_text_encoder_shapes_and_padding(name):
 
 def test_gru_variants_and_bad_settings():
     vocab = Vocab.build(CAPTIONS)
-    ids, mask = vocab.encode_batch(CAPTIONS)
+    words = vocab.encode_batch(CAPTIONS)
+    ids, mask = words  # a TokenBatch unpacks like a pair
     variants = [GRUEncoder(len(vocab), dim=15, bidirectional=False), GRUEncoder(len(vocab), dim=16, pooling="mean")]
     for encoder in variants:
-        out = encoder.eval()(ids, mask)
+        out = encoder.eval()(words)
         assert out.tokens.shape == (6, 6, encoder.dim) and out.pooled.shape == (6, encoder.dim)
     # Unidirectional, last state: the pooled vector is the output at the last real word.
     gru = GRUEncoder(len(vocab), dim=8, bidirectional=False).eval()
-    out = gru(ids, mask)
+    out = gru(words)
     last = mask.sum(dim=1) - 1
     assert torch.allclose(out.pooled, out.tokens[torch.arange(6), last], atol=1e-6)
     with pytest.raises(ValueError, match="even"):
         GRUEncoder(10, dim=15)
     with pytest.raises(ValueError, match="max_len"):
-        TransformerTextEncoder(len(vocab), dim=16, max_len=4)(ids, mask)
+        TransformerTextEncoder(len(vocab), dim=16, max_len=4)(words)
     with pytest.raises(MmlabError, match="bow"):
         text_encoder("lstm", 10)

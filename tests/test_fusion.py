@@ -1,59 +1,85 @@
-"""The fusion zoo: the interface, the registry, the classifier, token features and the comparison."""
+"""mmlab.fusion: the interface every strategy shares, the registry, and what each operator computes."""
 
 from __future__ import annotations
+
+import inspect
+from pathlib import Path
 
 import pytest
 import torch
 
-from mmlab.data.store import write_synthmemes
-from mmlab.encoders import SmallCNN
+import mmlab.fusion
+from mmlab.encoders import EncoderOutput
 from mmlab.errors import MmlabError
-from mmlab.exercises import fusion as exercises
-from mmlab.fusion import FUSIONS, Fusion, build_fusion
-from mmlab.models import MODELS, FusionClassifier, LanguageAndVisionConcat, build_model
+from mmlab.fusion import FUSIONS, Fusion, build_fusion, pooled, tokens
 
 DIMS = {"image": 6, "text": 5}
 
 
-def pooled_inputs(batch: int = 4) -> dict[str, torch.Tensor]:
-    return {"image": torch.randn(batch, 6, requires_grad=True), "text": torch.randn(batch, 5, requires_grad=True)}
-
-
-def token_inputs(batch: int = 4) -> dict[str, torch.Tensor]:
+def encoded(batch: int = 4, requires_grad: bool = True) -> dict[str, EncoderOutput]:
+    """What the encoders give: image cells (no padding) and caption words (with padding)."""
+    torch.manual_seed(0)
     lengths = torch.tensor([3, 1, 4, 2])[:batch]
-    return {"image": torch.randn(batch, 9, 6, requires_grad=True), "text": torch.randn(batch, 4, 5, requires_grad=True),
-            "text_mask": torch.arange(4) < lengths.unsqueeze(1)}
+    mask = torch.arange(4) < lengths.unsqueeze(1)  # (B, 4)
+    cells = torch.randn(batch, 9, 6, requires_grad=requires_grad)
+    words = torch.randn(batch, 4, 5, requires_grad=requires_grad)
+    return {"image": EncoderOutput(cells, cells.mean(dim=1), None),
+            "text": EncoderOutput(words, (words * mask.unsqueeze(-1)).sum(1) / lengths.unsqueeze(1), mask)}
 
 
-def test_registry_has_at_least_ten_documented_strategies():
-    assert len(FUSIONS) >= 10
+def test_registry_has_every_strategy_documented():
+    assert len(FUSIONS) >= 11
     for name, spec in FUSIONS.items():
-        assert spec.description and spec.source and spec.inputs in ("pooled", "tokens", "words"), name
-        assert spec.make.__doc__, name
+        assert spec.description and spec.source and spec.make.__doc__, name
+
+
+def test_the_source_that_notebook_03_prints_has_short_lines():
+    lines = Path(inspect.getsourcefile(mmlab.fusion)).read_text().splitlines()
+    assert max(len(line) for line in lines) <= 100
 
 
 @pytest.mark.parametrize("name", list(FUSIONS))
-@pytest.mark.parametrize("make_inputs", [pooled_inputs, token_inputs], ids=["pooled", "tokens"])
-def test_every_fusion_takes_the_interface_and_gradients_reach_every_input(name, make_inputs):
-    torch.manual_seed(0)
+def test_every_fusion_takes_encoder_outputs_and_gradients_reach_both_modalities(name):
     fusion = build_fusion(name, DIMS, hidden=8)
-    inputs = make_inputs()
+    inputs = encoded()
     out = fusion(inputs)
-    assert out.shape == (4, fusion.output_dim)
-    assert torch.isfinite(out).all()
+    assert out.shape == (4, fusion.output_dim) and torch.isfinite(out).all()
     out.pow(2).sum().backward()
-    for modality in DIMS:
-        grad = inputs[modality].grad
-        assert grad is not None and grad.abs().sum() > 0, (name, modality)
+    for modality, x in inputs.items():
+        assert x.tokens.grad is not None and x.tokens.grad.abs().sum() > 0, (name, modality)
+
+
+@pytest.mark.parametrize("name", list(FUSIONS))
+def test_bare_pooled_tensors_are_accepted_as_shorthand(name):
+    fusion = build_fusion(name, DIMS, hidden=8).eval()
+    out = fusion({"image": torch.randn(3, 6), "text": torch.randn(3, 5)})
+    assert out.shape == (3, fusion.output_dim)
 
 
 @pytest.mark.parametrize("name", list(FUSIONS))
 def test_padding_is_ignored(name):
-    torch.manual_seed(0)
     fusion = build_fusion(name, DIMS, hidden=8).eval()
-    inputs = {key: value.detach() for key, value in token_inputs().items()}
-    changed = dict(inputs, text=inputs["text"].masked_fill(~inputs["text_mask"].unsqueeze(-1), 1e3))
+    inputs = encoded(requires_grad=False)
+    text = inputs["text"]
+    noisy = text.tokens.masked_fill(~text.mask.unsqueeze(-1), 1e3)  # garbage where there are no words
+    changed = dict(inputs, text=EncoderOutput(noisy, text.pooled, text.mask))
     torch.testing.assert_close(fusion(inputs), fusion(changed))
+
+
+@pytest.mark.parametrize("name", ["film", "early", "cross_attention"])
+def test_token_fusions_read_the_tokens_not_only_the_pooled_vector(name):
+    fusion = build_fusion(name, DIMS, hidden=8).eval()
+    inputs = encoded(requires_grad=False)
+    image = inputs["image"]
+    shuffled = EncoderOutput(image.tokens.flip(1) * torch.linspace(0, 2, 9).view(1, 9, 1), image.pooled, None)
+    assert not torch.allclose(fusion(inputs), fusion(dict(inputs, image=shuffled)))
+
+
+def test_pooled_and_tokens_read_encoder_outputs_and_bare_tensors():
+    x = torch.randn(2, 3, 4)
+    out = EncoderOutput(x, x[:, 0], None)
+    assert torch.equal(pooled(out), x[:, 0]) and torch.equal(pooled(x), x.mean(1))
+    assert tokens(torch.randn(2, 4))[0].shape == (2, 1, 4) and tokens(out)[0] is x
 
 
 def test_only_fusions_that_handle_missing_accept_one_modality():
@@ -61,14 +87,14 @@ def test_only_fusions_that_handle_missing_accept_one_modality():
     for name, spec in FUSIONS.items():
         fusion = build_fusion(name, DIMS, hidden=8).eval()
         if spec.make.handles_missing:
-            assert fusion(image_only).shape == (4, fusion.output_dim)
+            assert fusion(image_only).shape == (4, fusion.output_dim), name
         else:
             with pytest.raises(KeyError):
                 fusion(image_only)
 
 
 def interaction(fusion: Fusion) -> float:
-    """f(a, b) - f(a, b') - f(a', b) + f(a', b'): zero for an additive fusion."""
+    """f(a, b) - f(a, b') - f(a', b) + f(a', b'): zero for every output of an additive fusion."""
     torch.manual_seed(1)
     a, a2, b, b2 = torch.randn(1, 6), torch.randn(1, 6), torch.randn(1, 5), torch.randn(1, 5)
     with torch.no_grad():
@@ -76,101 +102,24 @@ def interaction(fusion: Fusion) -> float:
     return (out[0] - out[1] - out[2] + out[3]).abs().max().item()
 
 
-def test_late_fusion_is_additive_and_multiplicative_fusions_are_not():
-    assert interaction(build_fusion("late", DIMS).eval()) < 1e-5
-    for name in ("tensor", "low_rank", "bilinear", "film"):
+def test_additive_fusions_have_no_interaction_and_multiplicative_ones_do():
+    for name in ("late", "sum"):
+        assert interaction(build_fusion(name, DIMS).eval()) < 1e-5, name
+    for name in ("tensor", "low_rank", "bilinear", "film", "gmu", "cross_attention", "early"):
         assert interaction(build_fusion(name, DIMS).eval()) > 1e-4, name
 
 
-def test_late_fusion_modality_dropout_only_while_training():
-    fusion = build_fusion("late", DIMS)
-    inputs = {key: value.detach() for key, value in pooled_inputs(64).items()}
-    fusion.eval()
-    torch.testing.assert_close(fusion(inputs), fusion(inputs))
-    fusion.train()
-    assert not torch.allclose(fusion(inputs), fusion.eval()(inputs))
+def test_cross_attention_keeps_its_attention_maps_and_puts_the_image_block_first():
+    fusion = build_fusion("cross_attention", DIMS, hidden=8).eval()
+    inputs = encoded(requires_grad=False)
+    out = fusion(inputs)
+    assert fusion.weights["image"].shape == (4, 9) and fusion.weights["text"].shape == (4, 4)
+    torch.testing.assert_close(fusion.weights["image"].sum(-1), torch.ones(4))
+    assert (fusion.weights["text"][~inputs["text"].mask] == 0).all()
+    image_summary = fusion.query["image"](inputs["image"].pooled)
+    torch.testing.assert_close(out[:, :8], image_summary)
 
 
 def test_unknown_fusion_says_how_to_fix():
     with pytest.raises(MmlabError, match="fix: choose one of late"):
         build_fusion("magic", DIMS)
-
-
-def test_models_cover_every_fusion_and_keep_the_classic_concat():
-    assert set(FUSIONS) <= set(MODELS) and {"image", "text"} <= set(MODELS)
-    assert isinstance(build_model("concat", 5, 6), LanguageAndVisionConcat)
-    batch = {"id": list(range(4)), "label": torch.zeros(4, dtype=torch.long), **pooled_inputs()}
-    for name in MODELS:
-        assert build_model(name, 5, 6)(batch).shape == (4, 2), name
-
-
-def test_fusion_classifier_head_matches_the_fusion_level():
-    assert isinstance(FusionClassifier(build_fusion("late", DIMS)).head, torch.nn.Identity)
-    assert isinstance(FusionClassifier(build_fusion("concat", DIMS)).head, torch.nn.Sequential)
-
-
-def test_split_features_have_pooled_and_token_views(tiny_memes):
-    from mmlab.tokens import build_split_features
-
-    torch.manual_seed(0)
-    features = build_split_features(tiny_memes, SmallCNN().eval(), ("train", "test"))
-    train = features["train"]
-    assert train.pooled["image"].shape == (48, 64) and train.pooled["text"].shape == (48, 64)
-    assert train.tokens["image"].shape == (48, 64, 64)
-    T = train.tokens["text_mask"].shape[1]
-    assert train.tokens["text"].shape == (48, T, 64)
-    assert (train.tokens["text"][~train.tokens["text_mask"]] == 0).all()  # padding stays zero
-    assert train.inputs("words")["image"].dim() == 2 and train.inputs("words")["text"].dim() == 3
-    assert abs(float(train.pooled["image"].mean())) < 1e-4  # standardised on the training split
-
-
-def test_cell_labels_follow_the_drawn_objects(tmp_path):
-    from mmlab.data.memes import MemeDataset
-    from mmlab.tokens import cell_attribute_labels
-
-    data = MemeDataset(write_synthmemes(tmp_path / "g", "grounding", n=8, seed=1), "train")
-    labels = cell_attribute_labels(data)
-    assert labels.shape == (8, 2, 64)
-    first = data.frame["objects"][0]
-    assert set(labels[0, 0].unique().tolist()) <= {0, 1, 2, 3, 4}
-    assert len(set(labels[0, 0].unique().tolist()) - {0}) == len(first)  # every object covers a cell centre
-
-
-def test_compare_fusions_runs_and_reports_every_column():
-    from mmlab.compare import compare_fusions
-
-    table = compare_fusions(tasks=("grounding",), fusions=("late", "cross_attention"), n=24, epochs=1,
-                            progress=False)
-    assert list(table["fusion"]) == ["late", "cross_attention"]
-    assert {"accuracy", "auroc", "parameters", "train_seconds", "accuracy_no_image"} <= set(table.columns)
-    assert table["accuracy"].between(0, 1).all()
-
-
-def test_exercise_checkers_accept_the_solutions_and_explain_mistakes(capsys):
-    class ProductFusion(Fusion):
-        def __init__(self, dims, hidden=32):
-            super().__init__(dims)
-            self.project = torch.nn.ModuleDict({n: torch.nn.Linear(d, hidden) for n, d in self.dims.items()})
-            self.output_dim = hidden
-
-        def forward(self, features):
-            return self.project["image"](features["image"]) * self.project["text"](features["text"])
-
-    class SumFusion(ProductFusion):
-        def forward(self, features):
-            return self.project["image"](features["image"]) + self.project["text"](features["text"])
-
-    class Unfinished(ProductFusion):
-        def forward(self, features):
-            ...
-
-    assert exercises.check_product_fusion(ProductFusion)
-    assert not exercises.check_product_fusion(SumFusion)
-    assert "additive" in capsys.readouterr().out
-    assert not exercises.check_product_fusion(Unfinished)
-    assert "not attempted" in capsys.readouterr().out
-    assert exercises.check_fusion_choice({"no_audio": "late", "describes": "cross_attention", "sarcasm": "concat"})
-    assert not exercises.check_fusion_choice({"no_audio": "concat", "describes": "cross_attention", "sarcasm": "late"})
-    assert "no_audio" in capsys.readouterr().out
-    assert not exercises.check_fusion_choice({"no_audio": None, "describes": None, "sarcasm": None})
-    assert "not attempted" in capsys.readouterr().out

@@ -222,3 +222,12 @@ def test_check_notices_an_edited_synthmemes_folder(tiny_memes, tmp_path):
     assert [str(p) for p in report.problems] == [
         "copy/manifest.json: img/00003.png differs from when it was generated (fix: regenerate the "
         "dataset with `mmlab data`, or delete manifest.json if you edited it on purpose)"]
+
+
+def test_pictures_are_decoded_once_as_uint8(tiny_memes):
+    dataset = MemeDataset(tiny_memes, "test")
+    pictures = dataset.pictures()
+    assert pictures.shape == (len(dataset), 3, 64, 64) and pictures.dtype == torch.uint8
+    first = (dataset[0]["image"] * 255).round().to(torch.uint8)  # ToTensor: float in [0, 1]
+    assert torch.equal(pictures[0], first)
+    assert dataset.pictures(size=16).shape == (len(dataset), 3, 16, 16)

@@ -1,4 +1,4 @@
-"""Pretraining on unimodal labels: pictures in memory, training, and the checkpoint cache."""
+"""mmlab.pretrain: encoders trained on unimodal labels through the one loop, and their cache."""
 
 from __future__ import annotations
 
@@ -8,16 +8,10 @@ import pytest
 import torch
 
 from mmlab.data import MemeDataset, write_synthmemes
-from mmlab.encoders import EncoderOutput
 from mmlab.errors import MmlabError
-from mmlab.pretrain import (EncoderClassifier, Pretrained, load_images, negation_experiment,
-                            pretrain_image_encoder, pretrain_text_encoder, train_classifier)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMLAB_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from mmlab.pretrain import (CellClassifier, Pretrained, cell_attributes, cell_owners,
+                            pretrain_cell_encoder, pretrain_image_encoder, pretrain_text_encoder)
+from mmlab.utils import to_device
 
 
 def small_memes(tmp_path, seed=0, negation=0.0):
@@ -25,37 +19,29 @@ def small_memes(tmp_path, seed=0, negation=0.0):
     return write_synthmemes(out, n=64, seed=seed, size=32, negation=negation)
 
 
-def test_load_images_keeps_every_picture_as_uint8(tmp_path):
-    root = small_memes(tmp_path)
-    dataset = MemeDataset(root, "test")
-    pictures = load_images(dataset)
-    assert pictures.shape == (len(dataset), 3, 32, 32) and pictures.dtype == torch.uint8
-    first = (dataset[0]["image"] * 255).round().to(torch.uint8)  # ToTensor: float in [0, 1]
-    assert torch.equal(pictures[0], first)
-    assert load_images(dataset, size=16).shape == (len(dataset), 3, 16, 16)
+def test_cells_belong_to_the_object_whose_box_holds_their_centre():
+    objects = [[{"color": "red", "shape": "circle", "box": [0, 0, 16, 16]},
+                {"color": "blue", "shape": "cross", "box": [40, 40, 64, 64]}]]
+    owners = cell_owners(objects, size=64)  # 8 x 8 cells of 8 px, centres at 4, 12, ..., 60
+    grid = owners.view(8, 8)
+    assert (grid[:2, :2] == 0).all() and (grid[5:, 5:] == 1).all()
+    assert (owners == -1).sum() == 64 - 4 - 9
+    labels = cell_attributes(objects, owners)  # (1, 2, 64): colour and shape, 0 for no object
+    assert labels.shape == (1, 2, 64)
+    assert labels[0, 0, 0] == 1 and labels[0, 1, 0] == 1  # red (1st colour), circle (1st shape)
+    assert labels[0, 0, 63] == 3 and labels[0, 1, 63] == 4  # blue, cross
+    assert (labels[0, :, owners[0] == -1] == 0).all()
 
 
-def test_train_classifier_learns_and_is_reproducible():
-    torch.manual_seed(0)
-    x = torch.randn(256, 8)
-    y = (x[:, 0] > 0).long()
-
-    class Identity(torch.nn.Module):  # the smallest "encoder": pooled = its input
-        dim = 8
-
-        def forward(self, x):
-            return EncoderOutput(x.unsqueeze(1), x, None)
-
-    def run():
-        torch.manual_seed(0)
-        model = EncoderClassifier(Identity(), 2)
-        losses = train_classifier(model, [x], y, epochs=5, batch_size=32, lr=0.05, progress=False)
-        return model, losses
-
-    model, losses = run()
-    assert losses[-1] < 0.5 * losses[0]
-    again, _ = run()
-    assert torch.equal(model.head.weight, again.head.weight)
+def test_cell_encoder_learns_the_colour_and_shape_under_each_cell(tmp_path, home):
+    root = write_synthmemes(tmp_path / "g", "grounding", n=96, seed=2)
+    trained = pretrain_cell_encoder(root, epochs=3, progress=False)
+    assert trained.accuracy > 0.75  # background is most cells; colours and shapes must be learned too
+    assert not trained.encoder.training and trained.path.name.startswith("small_cnn-cell_attributes-")
+    again = pretrain_cell_encoder(root, epochs=3, progress=False)
+    assert again.from_cache and again.accuracy == trained.accuracy
+    model = CellClassifier(trained.encoder)
+    assert model({"image": torch.zeros(2, 3, 64, 64, dtype=torch.uint8)}).shape == (2, 5, 2, 64)
 
 
 def test_image_pretraining_caches_by_dataset_and_config(tmp_path, home):
@@ -91,8 +77,8 @@ def test_damaged_cache_file_is_trained_again(tmp_path, home):
     with pytest.warns(UserWarning, match="unreadable"):
         again = pretrain_text_encoder(root, "bow", epochs=1, progress=False)
     assert not again.from_cache and again.accuracy == first.accuracy  # same seed: same numbers
-    torch.save({"encoder": {}, "head": {}, "classes": first.classes, "accuracy": 0.0,
-                "vocab": first.vocab.tokens}, first.path)  # readable, but not these layers
+    torch.save({"model": {}, "extra": {"classes": first.classes, "vocab": first.vocab.tokens},
+                "accuracy": 0.0}, first.path)  # readable, but not these layers
     with pytest.warns(UserWarning, match="does not fit"):
         third = pretrain_text_encoder(root, "bow", epochs=1, progress=False)
     assert not third.from_cache and third.accuracy == first.accuracy
@@ -106,17 +92,11 @@ def test_text_pretraining_returns_encoder_and_vocab(tmp_path, home, name):
     assert trained.classes == sorted(MemeDataset(root, "train").frame["text_concept"].unique())
     loaded = pretrain_text_encoder(root, name, dim=16, epochs=1, progress=False)
     assert loaded.from_cache and loaded.vocab.tokens == trained.vocab.tokens
-    ids, mask = loaded.vocab.encode_batch(["what a lovely day", "not an awful day"])
+    words = loaded.vocab.encode_batch(["what a lovely day", "not an awful day"])
     device = next(loaded.encoder.parameters()).device  # the GPU when there is one (device="auto")
-    ids, mask = ids.to(device), mask.to(device)
-    assert torch.allclose(loaded.encoder(ids, mask).pooled, trained.encoder(ids, mask).pooled)
-    assert loaded.encoder(ids, mask).pooled.shape == (2, 16)
-
-
-def test_negation_experiment_reports_each_encoder(tmp_path, home):
-    root = small_memes(tmp_path, negation=0.5)
-    scores = negation_experiment(root, ("bow", "gru"), epochs=1, dim=16, progress=False)
-    assert set(scores) == {"bow", "gru"} and all(0.0 <= s <= 1.0 for s in scores.values())
+    words = to_device(words, device)
+    assert torch.allclose(loaded.encoder(words).pooled, trained.encoder(words).pooled)
+    assert loaded.encoder(words).pooled.shape == (2, 16)
 
 
 def test_data_without_concepts_is_a_clear_error(tmp_path, home):

@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from mmlab.errors import MmlabError
-from mmlab.train import (HISTORY_COLUMNS, evaluate, fit, make_loader, predict, to_device,
-                         write_submission)
+from mmlab.train import HISTORY_COLUMNS, evaluate, fit, make_loader, predict, scores, write_submission
 from mmlab.utils import seed_everything
 
 
@@ -80,14 +79,6 @@ def tmp_files(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_to_device_moves_tensors_and_keeps_strings():
-    batch = {"image": torch.zeros(2, 3), "text": ["a", "b"], "tokens": {"ids": torch.ones(2, 4)}}
-    moved = to_device(batch, "cpu")
-    assert moved["text"] == ["a", "b"]
-    assert moved["image"].device.type == "cpu" and moved["tokens"]["ids"].device.type == "cpu"
-    assert moved is not batch
-
-
 def test_make_loader_is_reproducible_and_does_not_pin_on_cpu():
     def first_ids(seed: int) -> list[int]:
         loader = make_loader(ToyMemes(40, seed=0), batch_size=8, shuffle=True, device="cpu", seed=seed)
@@ -144,7 +135,7 @@ def test_predict_and_write_submission(tmp_path):
     assert list(frame.columns) == ["id", "proba", "label"]
     assert frame["id"].tolist() == [f"m{i}" for i in range(20)]
     assert frame["proba"].between(0, 1).all()
-    assert (frame["label"] == (frame["proba"] >= 0.5).astype(int)).all()
+    assert (frame["label"] == (frame["proba"] > 0.5).astype(int)).all()
 
     path = write_submission(frame, tmp_path / "submission.csv")
     assert path.read_text().splitlines()[0] == "id,proba,label"
@@ -231,42 +222,47 @@ def test_resume_needs_a_checkpoint_folder():
         fit(TinyModel(), train, val, epochs=1, resume=True, progress=False)
 
 
-def test_feature_datasets_are_served_a_whole_batch_at_a_time():
+def test_scores_are_scikit_learns_accuracy_and_auroc():
+    result = scores([1, 0, 0, 1], [0.9, 0.1, 0.7, 0.3])
+    assert result == {"accuracy": 0.5, "auroc": 0.75}
+    assert math.isnan(scores([1, 1], [0.2, 0.9])["auroc"])
+
+
+class CellModel(nn.Module):
+    """Logits for every 'cell': (B, 3 classes, 4 cells), from a per-cell linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 3)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.layer(batch["image"]).transpose(1, 2)  # (B, 4, 3) -> (B, 3, 4)
+
+
+def test_fit_trains_models_with_many_classes_per_cell_with_a_one_cycle_schedule():
     from mmlab.features import FeatureDataset
 
-    n = 50
-    data = FeatureDataset([f"m{i}" for i in range(n)], torch.arange(n * 3.0).view(n, 3),
-                          torch.zeros(n, 2), torch.arange(n) % 2)
-    assert data[[4, 1]]["id"] == ["m4", "m1"] and data[[4, 1]]["image"].shape == (2, 3)
-    batches = list(make_loader(data, 16, True, "cpu", seed=1))
-    assert [len(b["id"]) for b in batches] == [16, 16, 16, 2]
-    seen = [i for b in batches for i in b["id"]]
-    assert sorted(seen) == sorted(data.ids) and seen != data.ids  # every sample once, shuffled
-    for batch in batches:  # ids, features and labels still belong together
-        rows = torch.tensor([int(i[1:]) for i in batch["id"]])
-        assert torch.equal(batch["image"][:, 0], rows * 3.0) and torch.equal(batch["label"], rows % 2)
-    again = [i for b in make_loader(data, 16, True, "cpu", seed=1) for i in b["id"]]
-    assert again == seen  # the same seed gives the same order
-    in_order = [i for b in make_loader(data, 16, False, "cpu") for i in b["id"]]
-    assert in_order == data.ids
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (256, 4), generator=generator)  # (N, cells)
+    noise = 0.1 * torch.randn(256, 4, 3, generator=generator)
+    data = FeatureDataset(image=F.one_hot(labels, 3).float() + noise, label=labels)  # image (N, 4, 3)
+    seed_everything(0)
+    model = CellModel()
+    history = fit(model, make_loader(data, 32, True, seed=0), make_loader(data, 64, False), epochs=8,
+                  lr=0.1, schedule="one_cycle", monitor="val_accuracy", progress=False)
+    assert history["train_accuracy"].iloc[-1] > 0.9  # accuracy counts every (example, cell) label
+    assert math.isnan(history["val_auroc"].iloc[-1])  # AUROC only for two classes
+    with pytest.raises(MmlabError, match="schedule"):
+        fit(model, make_loader(data, 32, True), epochs=1, schedule="cosine", progress=False)
 
 
-def test_feature_datasets_standardise_each_modality_with_the_training_statistics(tiny_memes):
-    from mmlab.encoders import SmallCNN
-    from mmlab.features import Standardizer, build_feature_datasets, raw_features, standardised_datasets
+def test_a_custom_loss_sees_the_whole_batch():
+    seen = []
 
-    torch.manual_seed(0)
-    encoder = SmallCNN()
-    splits = ("train", "dev", "test")
-    raw = raw_features(tiny_memes, encoder, splits, text_dim=8)
-    image, text = raw["train"].image, raw["train"].text
-    assert image.shape == (len(image), encoder.dim) and text.shape == (len(image), 8)
-    features = standardised_datasets(raw)
-    train = features["train"]
-    for modality in (train.image, train.text):
-        assert torch.allclose(modality.mean(dim=0), torch.zeros(modality.shape[1]), atol=1e-4)
-    dev_image = raw["dev"].image  # dev is scaled with the training split's statistics, not its own
-    assert torch.equal(features["dev"].image, Standardizer.fit(image)(dev_image))
-    assert not torch.allclose(features["dev"].image, Standardizer.fit(dev_image)(dev_image))
-    again = build_feature_datasets(tiny_memes, encoder, splits, text_dim=8)  # the two steps in one call
-    assert torch.allclose(again["test"].text, features["test"].text) and again["test"].ids == features["test"].ids
+    def loss_fn(logits, batch):
+        seen.append(set(batch))
+        return F.cross_entropy(logits, batch["label"].long()) + 0.0 * batch["image"].sum()
+
+    train, val = toy_loaders()
+    fit(TinyModel(), train, val, epochs=1, loss_fn=loss_fn, progress=False)
+    assert seen and all({"id", "image", "label"} <= keys for keys in seen)

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision import transforms
+from tqdm.auto import tqdm
 
 from mmlab.errors import DatasetError
 
@@ -253,6 +256,29 @@ class MemeDataset(Dataset):
             raise DatasetError(f"picture {img!r} is not a readable image",
                                file=f"{self.root.name}/{self.split}.jsonl", line=self._lines[index],
                                field="img", fix=error.fix) from None
+
+    def pictures(self, size: int | None = None, progress: bool = False) -> torch.Tensor:
+        """Every picture of the split, decoded once, as a uint8 tensor (N, 3, H, W).
+
+        Decoding PNG files is the slow part of an epoch on a CPU; keeping the decoded pictures
+        (4,000 pictures of 64x64 px take 49 MB as uint8, four times that as floats) makes each
+        later pass pure arithmetic. With `size`, each picture is resized to `size` x `size`;
+        without, the pictures must share one size.
+        """
+        pictures = []
+        for index in tqdm(range(len(self)), desc="loading pictures", disable=not progress, leave=False):
+            picture = self.image(index)
+            if size is not None and picture.size != (size, size):
+                picture = picture.resize((size, size), Image.Resampling.BILINEAR)
+            pictures.append(np.asarray(picture))  # (H, W, 3) uint8
+        shapes = {p.shape for p in pictures}
+        if len(shapes) > 1:
+            raise DatasetError(f"pictures have {len(shapes)} different sizes",
+                               file=f"{self.root.name}/{self.split}.jsonl",
+                               fix="pass size=... to resize them all to one size")
+        if not pictures:
+            return torch.zeros(0, 3, size or 0, size or 0, dtype=torch.uint8)
+        return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.frame.iloc[index]

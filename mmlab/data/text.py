@@ -27,7 +27,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +36,17 @@ from mmlab.errors import MmlabError
 from mmlab.io import atomic_path, atomic_write_json, mmlab_home
 
 PAD, UNK = "<pad>", "<unk>"
+
+
+class TokenBatch(NamedTuple):
+    """A batch of captions as numbers: what every text encoder takes.
+
+    `ids` (B, T) long, padded with 0; `mask` (B, T) bool, True where a real word is.
+    Unpacks like a pair: `ids, mask = vocab.encode_batch(texts)`.
+    """
+
+    ids: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, T)
 
 # A word is a run of letters or digits ([^\W_] is \w without the underscore), possibly joined by
 # apostrophes inside it: "don't" and "it's" stay whole, a quote 'like this' loses its marks.
@@ -90,13 +101,12 @@ class Vocab:
         """The words of `ids`, padding left out."""
         return [self.tokens[i] for i in ids if i != self.pad_id]
 
-    def encode_batch(self, texts: Sequence[str],
-                     max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> TokenBatch:
         """Ids and mask of a batch of captions, padded to the longest (at most `max_len` words).
 
-        Returns `ids` (B, T) long and `mask` (B, T) bool, True where a real word is. A caption
-        with no words gets one `<unk>`, so that every row has at least one real token (a row of
-        padding only would leave attention and "the last word" undefined).
+        Returns a `TokenBatch`: `ids` (B, T) long and `mask` (B, T) bool, True at real words.
+        A caption with no words gets one `<unk>`, so that every row has at least one real token
+        (a row of padding only would leave attention and "the last word" undefined).
         """
         rows = [self.encode(text)[:max_len] or [self.unk_id] for text in texts]
         longest = max((len(row) for row in rows), default=1)
@@ -104,7 +114,7 @@ class Vocab:
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         mask = ids != self.pad_id  # (B, T)
-        return ids, mask
+        return TokenBatch(ids, mask)
 
     def save(self, path: str | Path) -> None:
         """Write the vocabulary as JSON (atomically)."""

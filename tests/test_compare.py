@@ -1,0 +1,45 @@
+"""mmlab.compare: the fusion study's intervals, tuning and summary."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mmlab.compare import compare_fusions, interval, summarise
+
+
+def test_interval_is_the_t_interval_of_the_mean():
+    values = [0.6, 0.7, 0.65, 0.72, 0.68]
+    mean, low, high = interval(values)
+    expected = stats.t.interval(0.95, 4, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values))
+    assert (low, high) == pytest.approx(expected)
+    assert all(math.isnan(x) for x in interval([0.5])[1:])
+
+
+def test_summarise_gives_one_row_per_strategy_with_its_interval():
+    runs = pd.DataFrame({"task": ["t"] * 6, "fusion": ["a"] * 3 + ["b"] * 3, "head": "mlp",
+                         "modality_dropout": 0.0, "seed": [0, 1, 2] * 2, "lr": 1e-3,
+                         "auroc": [0.6, 0.62, 0.64, 0.8, 0.8, 0.8], "accuracy": 0.5, "params": 10,
+                         "seconds": 1.0})
+    table = summarise(runs)
+    assert list(table["fusion"]) == ["a", "b"] and (table["n_seeds"] == 3).all()
+    a = table.iloc[0]
+    assert a["mean"] == pytest.approx(0.62) and a["ci_low"] < 0.62 < a["ci_high"]
+    assert table.iloc[1]["ci_low"] == pytest.approx(0.8)  # no spread, no width
+    assert set(["task", "fusion", "metric", "mean", "ci_low", "ci_high", "n_seeds", "params",
+                "seconds"]) <= set(table.columns)
+
+
+def test_a_small_study_tunes_on_dev_and_reports_every_column(home):
+    runs = compare_fusions(("grounding",), ("late", "cross_attention"), seeds=2, lrs=(1e-3, 3e-3),
+                           epochs=2, n=32, emap_n=8, progress=False)
+    assert len(runs) == 4 and list(runs["seed"]) == [0, 1, 0, 1]
+    assert set(runs["lr"]) <= {1e-3, 3e-3}
+    for column in ("auroc", "accuracy", "auroc_no_image", "auroc_additive", "params", "seconds"):
+        assert runs[column].notna().all(), column
+    assert (runs.groupby("fusion")["lr"].nunique() == 1).all()  # one tuned rate per strategy
