@@ -1,7 +1,9 @@
 """The training loop: `fit`, `evaluate` and `predict`, the same for every model in mmlab.
 
 Every model takes a batch dict (``{"id", "image", "text", "label", ...}``) and returns logits,
-one score per class: (B, C), or (B, C, cells) for a model that classifies every cell of a picture.
+one score per class: (B, C), or (B, C, ...) for a model that classifies every cell of a picture or
+every position of a sequence, with labels (B, ...); a label of -100 (`IGNORE`) is left out of the
+loss and the accuracy, as in `torch.nn.functional.cross_entropy`.
 Pretraining an encoder, training a fusion head, the grounding model of notebook 02 and the meme
 classifier of notebook 04 all go through this one loop (notebook 04, section 3, walks through it).
 
@@ -55,6 +57,7 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_acc
 # The metrics `fit` can monitor, and whether bigger ("max") or smaller ("min") is better.
 MONITORS = {"val_auroc": "max", "val_accuracy": "max", "val_loss": "min", "train_loss": "min"}
 SCHEDULES = ("constant", "one_cycle")
+IGNORE = -100  # a label that counts nowhere (cross_entropy's default ignore_index)
 
 CHECKPOINT_FORMAT = 2  # bump when the content of last.pt changes
 RESUME_FIX = "use a new --out folder or drop --resume"
@@ -63,8 +66,14 @@ LossFn = Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
 
 
 def classification_loss(logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-    """The default loss: cross-entropy of logits (B, C) or (B, C, cells) with ``batch["label"]``."""
-    return F.cross_entropy(logits, batch["label"].long())
+    """The default loss: cross-entropy of logits (B, C, ...) with ``batch["label"]`` (B, ...)."""
+    return F.cross_entropy(logits, batch["label"].long(), ignore_index=IGNORE)
+
+
+def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """How many labels equal the class with the largest logit, and how many labels count."""
+    counted = labels != IGNORE  # (B, ...)
+    return ((logits.argmax(dim=1) == labels) & counted).sum(), int(counted.sum())
 
 
 def _already_a_batch(batch: dict[str, Any]) -> dict[str, Any]:
@@ -131,9 +140,9 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
             total_loss += loss.detach() * size
             seen += size
             if "label" in batch:
-                labels = batch["label"].long()  # (B,) or (B, cells)
-                correct += (logits.detach().argmax(dim=1) == labels).sum()
-                labelled += labels.numel()
+                right, counted = count_correct(logits.detach(), batch["label"].long())
+                correct += right
+                labelled += counted
             if progress and time.monotonic() >= next_update:
                 batches.set_postfix(loss=f"{total_loss.item() / seen:.4f}", refresh=False)
                 next_update = time.monotonic() + 0.5
@@ -196,8 +205,8 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str | torch.device = 
     if labels is None:
         raise MmlabError("cannot evaluate on a split without labels (fix: evaluate on a labelled "
                          "split, or use predict() to score an unlabelled test split)")
-    result = {"loss": run["loss"], "accuracy": (logits.argmax(dim=1) == labels).double().mean().item(),
-              "auroc": math.nan}
+    right, counted = count_correct(logits, labels)
+    result = {"loss": run["loss"], "accuracy": right.item() / max(counted, 1), "auroc": math.nan}
     if logits.dim() == 2 and logits.shape[1] == 2:
         result["auroc"] = scores(labels, logits.softmax(dim=1)[:, 1])["auroc"]
     return result

@@ -266,3 +266,12 @@ def test_a_custom_loss_sees_the_whole_batch():
     train, val = toy_loaders()
     fit(TinyModel(), train, val, epochs=1, loss_fn=loss_fn, progress=False)
     assert seen and all({"id", "image", "label"} <= keys for keys in seen)
+
+
+def test_labels_of_minus_100_count_nowhere():
+    logits = [[0.0, 2.0], [2.0, 0.0], [0.0, 1.0]]
+    loader = make_loader(HandMade(logits, [1, 0, -100]), batch_size=3, shuffle=False, device="cpu")
+    metrics = evaluate(LogitsAsImage(), loader, device="cpu")
+    assert metrics["accuracy"] == 1.0  # the third example is ignored, not wrong
+    expected = F.cross_entropy(torch.tensor(logits[:2]), torch.tensor([1, 0])).item()
+    assert metrics["loss"] == pytest.approx(expected)
