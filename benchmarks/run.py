@@ -45,7 +45,7 @@ from mmlab.utils import choose_device, seed_everything
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("notebooks", "tta", "loop", "scaling")
 COLUMNS = ["part", "item", "metric", "value", "device", "load_1min", "flag", "note"]
-NOTEBOOK_LIMITS = {"seconds": 60.0, "peak_mb": 1500.0}  # GUIDE.md: 60 s and 1.5 GB per notebook
+NOTEBOOK_LIMITS = {"seconds": 60.0, "peak_mb": 1500.0}  # CONTRIBUTING.md: 60 s and 1.5 GB per notebook
 LOOP_TARGET = 0.9  # fit may add at most 10 % over the bare loop
 TOTAL_LIMIT_S = 15 * 60
 

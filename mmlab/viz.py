@@ -10,13 +10,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torchvision.transforms.functional import resize
 from torchvision.utils import make_grid
 
 
-def meme_grid(dataset, indices: Sequence[int] | None = None, n: int = 16, ncol: int = 8) -> torch.Tensor:
-    """A (3, H, W) tensor of memes side by side, made with torchvision's `make_grid`."""
+def meme_grid(dataset, indices: Sequence[int] | None = None, n: int = 16, ncol: int = 8,
+              size: int | None = None) -> torch.Tensor:
+    """A (3, H, W) tensor of memes side by side, made with torchvision's `make_grid`.
+
+    Pictures of other sizes than the first (real memes come in every size) are resized to the
+    first one's size, or to `size` x `size` when given.
+    """
     indices = list(indices) if indices is not None else list(range(min(n, len(dataset))))
-    images = torch.stack([dataset[i]["image"] for i in indices])  # (N, 3, H, W)
+    images = [dataset[i]["image"] for i in indices]  # each (3, H_i, W_i)
+    shape = [size, size] if size is not None else list(images[0].shape[-2:])
+    images = torch.stack([resize(image, shape, antialias=True) if list(image.shape[-2:]) != shape else image
+                          for image in images])  # (N, 3, H, W)
     return make_grid(images, nrow=ncol, padding=2, pad_value=1.0)
 
 
@@ -40,13 +49,14 @@ def show_memes(dataset, indices: Sequence[int] | None = None, n: int = 8, ncol: 
     return fig
 
 
-def save_meme_grid(dataset, path: str | Path, n: int = 32, ncol: int = 8) -> Path:
-    """Save the first `n` memes of `dataset` as one PNG picture (written atomically)."""
+def save_meme_grid(dataset, path: str | Path, n: int = 32, ncol: int = 8, size: int = 128) -> Path:
+    """Save the first `n` memes of `dataset`, each at most `size` px, as one PNG (written atomically)."""
     from torchvision.utils import save_image
 
     from mmlab.io import atomic_path
 
-    grid = meme_grid(dataset, n=n, ncol=ncol)
+    first = dataset[0]["image"]
+    grid = meme_grid(dataset, n=n, ncol=ncol, size=min(size, max(first.shape[-2:])))
     path = Path(path)
     with atomic_path(path) as tmp:
         save_image(grid, tmp, format="png")

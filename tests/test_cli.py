@@ -174,3 +174,30 @@ def test_old_spellings_still_work_with_a_note(tiny_memes, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "--fusion image is now --model image_only" in result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "image_only"
+
+
+def test_grid_of_pictures_of_every_size_and_mode(real_phase_2, tmp_path):
+    out = tmp_path / "grid.png"
+    result = run("grid", real_phase_2, "--n", "12", "--out", out)
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as grid:
+        assert grid.mode == "RGB" and grid.width > 4 * 100
+
+
+def test_train_on_the_real_layout_reports_dev_metrics_when_test_has_no_labels(real_phase_1, real_phase_2,
+                                                                             tmp_path):
+    import torch
+    import torchvision
+
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    encoder = ["--image-encoder", "resnet18", "--weights", weights, "--epochs", "1"]
+    result = run("train", "--data", real_phase_1, *encoder, "--json", "--out", tmp_path / "p1")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["splits"]["test"] == "test" and metrics["accuracy"] is None  # no labels in test
+    assert 0 <= metrics["dev_auroc"] <= 1
+    text = run("train", "--data", real_phase_2, *encoder, "--test-split", "test_unseen", "--out", tmp_path / "p2")
+    assert text.returncode == 0, text.stderr
+    assert "test_unseen accuracy" in text.stdout and "(no labels)" in text.stdout
+    assert "dev_seen AUROC" in text.stdout

@@ -231,3 +231,25 @@ def test_pictures_are_decoded_once_as_uint8(tiny_memes):
     first = (dataset[0]["image"] * 255).round().to(torch.uint8)  # ToTensor: float in [0, 1]
     assert torch.equal(pictures[0], first)
     assert dataset.pictures(size=16).shape == (len(dataset), 3, 16, 16)
+
+
+def test_a_byte_order_mark_is_read_and_an_empty_train_split_is_a_problem(tiny_memes, tmp_path):
+    folder = shutil.copytree(tiny_memes, tmp_path / "bom")
+    (folder / "manifest.json").unlink()
+    text = (folder / "dev.jsonl").read_text(encoding="utf-8")
+    (folder / "dev.jsonl").write_text("\ufeff" + text, encoding="utf-8")  # as Windows editors save it
+    assert len(MemeDataset(folder, "dev")) == len(text.splitlines())
+    assert check_dataset(folder).ok
+    (folder / "train.jsonl").write_text("")
+    report = check_dataset(folder)
+    assert not report.ok and "training split has no rows" in str(report.problems[0])
+
+
+def test_folders_shaped_like_the_real_release_check_clean(real_phase_1, real_phase_2):
+    for folder in (real_phase_1, real_phase_2):
+        report = check_dataset(folder)
+        assert report.ok, report.problems
+    assert find_splits(real_phase_2) == ["train", "dev_seen", "test_seen", "dev_unseen", "test_unseen"]
+    unlabelled = MemeDataset(real_phase_1, "test")
+    assert not unlabelled.labelled and "label" not in unlabelled[0]
+    assert unlabelled.pictures(size=32).shape == (len(unlabelled), 3, 32, 32)

@@ -1,4 +1,4 @@
-"""Every notebook follows the template in GUIDE.md, and is committed clean.
+"""Every notebook follows the template in CONTRIBUTING.md, and is committed clean.
 
 nbval (run by the same `pytest`) checks that the notebooks execute; these checks read the
 committed files only, so they take well under a second.

@@ -101,7 +101,7 @@ def read_split(root: str | Path, split: str) -> SplitRows:
     root_resolved = root.resolve()
     seen_ids: dict[Any, int] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is skipped
     except UnicodeDecodeError:
         out.problems.append(Problem("is not UTF-8 text", file=name, fix="save the file as UTF-8"))
         return out
@@ -347,6 +347,9 @@ def check_dataset(root: str | Path, check_images: bool = True) -> CheckReport:
                          f"(first on line {parsed.empty_text_lines[0]})")
         labels = [row["label"] for row in parsed.rows if "label" in row]
         counts[split] = {"rows": len(parsed.rows), "label_0": labels.count(0), "label_1": labels.count(1)}
+        if split == "train" and not parsed.rows and not parsed.problems:
+            problems.append(Problem("the training split has no rows", file=f"{root.name}/train.jsonl",
+                                    fix="add one JSON object per line for each training meme"))
     for problem in verify_manifest(root):  # after the row problems, which say more
         problems.append(Problem(problem, file=f"{root.name}/manifest.json",
                                 fix="regenerate the dataset with `mmlab data`, or delete manifest.json "
