@@ -1,6 +1,7 @@
 """The `mmlab` command line.
 
-    mmlab data  --out DIR [--task T] [--n N] [--seed S] [--size PX] [--negation P]
+    mmlab data  --out DIR [--task T] [--difficulty realistic|clean] [--n N] [--seed S] [--size PX]
+                [--negation P] [--noise E]
     mmlab check DIR
     mmlab grid  DIR [--split S] [--out FILE.png]
     mmlab train [--data DIR | --task T] [--model M] [--fusion NAME] [--image-encoder NAME]
@@ -32,30 +33,38 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_data_command(commands: argparse._SubParsersAction) -> None:
-    from mmlab.data.synthmemes import TASKS
+    from mmlab.data.synthmemes import DIFFICULTIES, TASKS
 
     data = commands.add_parser("data", help="generate a SynthMemes dataset folder")
     data.add_argument("--out", required=True, type=Path, help="folder to write (Hateful Memes layout)")
     data.add_argument("--task", default="memes", choices=TASKS, help="label rule (default: memes)")
+    data.add_argument("--difficulty", choices=DIFFICULTIES, default=None,
+                      help="memes only: realistic (default; phase-2 splits, noise, unseen memes) or "
+                           "clean (one XOR rule, no noise)")
     data.add_argument("--n", type=int, default=4000, help="training memes; dev gets n/8, test n/4 (default: 4000)")
     data.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     data.add_argument("--size", type=int, default=64, help="picture size in pixels (default: 64)")
-    data.add_argument("--negation", type=float, default=0.0,
-                      help='share of captions written with "not" (default: 0.0)')
+    data.add_argument("--negation", type=float, default=None,
+                      help='share of captions written with "not" (default: 0.2 realistic, 0 clean)')
+    data.add_argument("--noise", type=float, default=None,
+                      help="realistic memes: share of labels flipped (default: 0.15)")
     data.set_defaults(run=_run_data)
 
 
 def _run_data(args: argparse.Namespace) -> int:
+    from mmlab.data.realistic import Knobs
     from mmlab.data.store import read_manifest, write_synthmemes
 
     start = time.perf_counter()
-    existed = (args.out / "manifest.json").is_file()
-    out = write_synthmemes(args.out, args.task, args.n, args.seed, args.size, args.negation)
+    before = read_manifest(args.out)
+    knobs = Knobs(noise=args.noise) if args.noise is not None else None
+    out = write_synthmemes(args.out, args.task, args.n, args.seed, args.size, args.negation,
+                           args.difficulty, knobs)
     splits = read_manifest(out)["splits"]
     total = sum(splits.values())
     seconds = time.perf_counter() - start
     counts = ", ".join(f"{name} {count}" for name, count in splits.items())
-    if existed:
+    if before == read_manifest(out):
         print(f"{out}: already there and intact, reused ({counts})")
     else:
         print(f"{out}: wrote {total} memes ({counts}) in {seconds:.1f} s, {total / seconds:,.0f} memes/s")

@@ -5,21 +5,28 @@ label. The generator is deterministic: the same task, size and seed give the sam
 
 Tasks (one generator, several label rules):
 
-- ``memes``: the picture is cheerful (sun, heart, flower, cake) or grim (storm, bomb, spider,
-  bin) and so is the caption ("what a lovely day" / "what an awful day"). A meme is *mean*
-  (label 1) when picture and caption disagree: a cheerful caption over a grim picture is sarcasm.
-  Like Hateful Memes, memes come in **benign-confounder pairs**: the same caption over a picture
-  of the other mood, or the same picture under a caption of the other mood, with the opposite
-  label. So every caption and every picture is mean half of the time: each modality alone
-  predicts the label at chance, and only the *combination* tells.
+- ``memes``: by default the *realistic* memes of `mmlab.data.realistic`, built to have the
+  shape of the real Hateful Memes task (unimodal hate, sarcasm, some confounder pairs, an
+  imbalanced train split, label noise, unseen splits). ``difficulty="clean"`` gives the clean
+  memes below, made exactly as generator version 1 made them.
+- ``memes``, clean: the picture is cheerful (sun, heart, flower, cake) or grim (storm, bomb,
+  spider, bin) and so is the caption ("what a lovely day" / "what an awful day"). A meme is
+  *mean* (label 1) when picture and caption disagree: a cheerful caption over a grim picture is
+  sarcasm. Like Hateful Memes, memes come in **benign-confounder pairs**: the same caption over a
+  picture of the other mood, or the same picture under a caption of the other mood, with the
+  opposite label. So every caption and every picture is mean half of the time: each modality
+  alone predicts the label at chance, and only the *combination* tells.
 - ``grounding``: three coloured shapes; the caption names one ("there is a red circle"). Label 1
   when that exact object is in the picture. Negatives swap the binding: the colour and the shape
   are both there, but on different objects. Pairs share a picture and differ in the caption.
 - ``redundant``: picture and caption always share their mood and the label is the mood
   (1 = grim), so either modality alone is enough.
 
-The ``negation`` knob writes that share of captions the roundabout way: "not an awful day"
+Only ``memes`` has two difficulties; ``grounding`` and ``redundant`` are clean tasks.
+
+The ``negation`` setting writes that share of captions the roundabout way: "not an awful day"
 means a *positive* caption. A bag of words sees "awful"; a sequence model sees "not awful".
+Its default is 0.2 for the realistic memes and 0 for the clean tasks.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from mmlab.data.drawing import COLORS, ICONS, SHAPES, caption_band, draw_shape, overlay_caption, pastel
+from mmlab.data.drawing import (COLORS, ICONS, SHAPES, caption_band, draw_shape, icon_box,
+                                 overlay_caption, pastel)
+from mmlab.data.realistic import NEGATION, Knobs, make_realistic_rows
 
 TASKS = ("memes", "grounding", "redundant")
+DIFFICULTIES = ("realistic", "clean")
 MOODS = ("positive", "negative")  # polarity 0 and 1, for pictures and captions alike
 
 # Each caption topic has words of both moods and templates written plainly or negated.
@@ -65,7 +75,25 @@ FILLERS_AFTER = ["", "", "", "", "lol", "again", "for real", "haha", "today"]
 GROUNDING_TEMPLATES = ["a {c} {s}", "there is a {c} {s}", "i see a {c} {s}",
                        "look at the {c} {s}", "find the {c} {s}"]
 
-ICONS_BY_MOOD = ([n for n, (p, _) in ICONS.items() if p == 0], [n for n, (p, _) in ICONS.items() if p == 1])
+# The clean memes' icons (the realistic memes have more: mmlab.data.realistic).
+ICONS_BY_MOOD = (("sun", "heart", "flower", "cake"), ("storm", "bomb", "spider", "bin"))
+
+
+def resolve_difficulty(task: str, difficulty: str | None) -> str:
+    """The difficulty to make: `difficulty`, or by default "realistic" for memes, else "clean"."""
+    if difficulty is None:
+        return "realistic" if task == "memes" else "clean"
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"unknown difficulty {difficulty!r}; "
+                         f"choose one of {', '.join(DIFFICULTIES)}")
+    if difficulty == "realistic" and task != "memes":
+        raise ValueError(f"the {task} task has only the clean difficulty")
+    return difficulty
+
+
+def default_negation(difficulty: str) -> float:
+    """The share of negated captions when none is asked for: 0.2 realistic, 0 clean."""
+    return NEGATION if difficulty == "realistic" else 0.0
 
 
 def meme_label(image_mood: int, text_mood: int) -> int:
@@ -167,17 +195,25 @@ def _grounding_rows(n: int, rng: random.Random, negation: float, size: int) -> l
 ROW_MAKERS = {"memes": _memes_rows, "grounding": _grounding_rows, "redundant": _redundant_rows}
 
 
-def make_rows(task: str, n: int, seed: int, split: str, negation: float = 0.0,
-              size: int = 64) -> list[dict[str, Any]]:
+def make_rows(task: str, n: int, seed: int, split: str, negation: float | None = None,
+              size: int = 64, difficulty: str | None = None,
+              knobs: Knobs | None = None) -> list[dict[str, Any]]:
     """The rows (text, label and metadata, no picture yet) of one split.
 
     Each split has its own random stream, so the test split does not change when you ask for a
-    bigger training split, and confounder pairs never straddle two splits.
+    bigger training split, and confounder pairs never straddle two splits. `difficulty`,
+    `negation` and `knobs`: see `resolve_difficulty`, `default_negation` and
+    `mmlab.data.realistic.Knobs`.
     """
     if task not in ROW_MAKERS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    rng = random.Random(f"synthmemes/{task}/{seed}/{split}")
-    rows = ROW_MAKERS[task](n, rng, negation, size)
+    difficulty = resolve_difficulty(task, difficulty)
+    negation = default_negation(difficulty) if negation is None else negation
+    if difficulty == "realistic":
+        rows = make_realistic_rows(n, seed, split, negation, size, knobs)
+    else:
+        rng = random.Random(f"synthmemes/{task}/{seed}/{split}")
+        rows = ROW_MAKERS[task](n, rng, negation, size)
     for row in rows:
         row["task"] = task
     return rows
@@ -192,10 +228,9 @@ def render(row: dict[str, Any], size: int, seed: int) -> Image.Image:
         for obj in row["objects"]:
             draw_shape(draw, obj["shape"], tuple(obj["box"]), COLORS[obj["color"]])
     else:
-        band = caption_band(size)
-        side = rng.uniform(0.55, 0.95) * (size - 2 * band)
-        x0 = rng.uniform(0, size - side)
-        y0 = rng.uniform(band, size - band - side)
-        ICONS[row["image_concept"]][1](draw, (x0, y0, x0 + side, y0 + side))
+        # Realistic rows chose their icon's box when they were made (it explains their label);
+        # clean rows draw it here, as generator version 1 did, so they keep their exact bytes.
+        box = row["icon_box"] if "icon_box" in row else icon_box(rng, size)
+        ICONS[row["image_concept"]][1](draw, box)
     overlay_caption(image, row["text"])
     return image
