@@ -160,7 +160,8 @@ def bench_notebooks(paths: list[Path], device: str) -> list[Row]:
     for path in paths:
         name = str(path.relative_to(ROOT / "notebooks"))
         try:
-            seconds, peak_mb = run(path, write=False)
+            result = run(path)
+            seconds, peak_mb = result.seconds, result.peak_mb
         except Exception as error:  # a failing cell: record it, go on with the other notebooks
             rows.append(row("notebooks", name, "seconds", float("nan"), device,
                             flag=f"error: {type(error).__name__}"))

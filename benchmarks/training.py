@@ -35,6 +35,7 @@ from mmlab.data.store import split_sizes
 from mmlab.data.text import sentence_vectors, train_fasttext
 from mmlab.encoders import SmallCNN, resnet152
 from mmlab.features import FeatureDataset
+from mmlab.pretrain import held_out_split
 from mmlab.models import LanguageAndVisionConcat
 from mmlab.train import fit, make_loader
 from mmlab.utils import to_device
@@ -58,7 +59,8 @@ def classic_model() -> LanguageAndVisionConcat:
 
 def classic_datasets(root: str | Path, eval_n: int | None, cache_dir: str | Path,
                      seed: int = 0) -> tuple[MemeDataset, MemeDataset]:
-    """The train split and `eval_n` test memes (all when None), transformed as the benchmark does.
+    """The train split and `eval_n` test memes (all when None, from test or test_seen), transformed
+    as the benchmark does.
 
     Pictures: resized to 224 x 224 and turned into floats in [0, 1] (ResNetEncoder applies the
     ImageNet normalisation). Captions: fastText sentence vectors (150 dims), the fastText model
@@ -73,8 +75,8 @@ def classic_datasets(root: str | Path, eval_n: int | None, cache_dir: str | Path
         return sentence_vectors(words, [text])[0]  # (150,)
 
     train.text_transform = caption_vector
-    test = MemeDataset(root, "test", image_transform=image_transform, text_transform=caption_vector,
-                       limit=eval_n, seed=seed)
+    test = MemeDataset(root, held_out_split(root), image_transform=image_transform,
+                       text_transform=caption_vector, limit=eval_n, seed=seed)
     return train, test
 
 
@@ -195,7 +197,7 @@ def loop_efficiency(n: int = 4000, batch_size: int = 64, epochs: int = 1, repeat
     """
     device = torch.device(device)
     data = kit_features(n)
-    val_data = kit_features(split_sizes(n)["dev"], seed=1)
+    val_data = kit_features(split_sizes(n)["dev_seen"], seed=1)
     bare_loop(data, batch_size, 1, device)  # warm-up, untimed: first calls allocate and initialise
     seconds: dict[str, list[float]] = {"bare": [], "fit_same_work": [], "fit_as_mmlab_train": []}
     for _ in range(repeats):

@@ -17,8 +17,8 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_memes(tmp_path_factory):
-    """A small SynthMemes `memes` dataset (48 train / 6 dev / 12 test), generated once."""
-    return write_synthmemes(tmp_path_factory.mktemp("data") / "tiny", n=48, seed=3)
+    """A small clean SynthMemes `memes` dataset (48 train / 6 dev / 12 test), generated once."""
+    return write_synthmemes(tmp_path_factory.mktemp("data") / "tiny", n=48, seed=3, difficulty="clean")
 
 
 def write_real_layout(root, phase: int = 2, n_train: int = 40, seed: int = 0):

@@ -29,12 +29,12 @@ def assert_user_error(result, *words):
 
 
 def test_data_twice_gives_identical_files(tmp_path):
-    first = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1)
+    first = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1, "--difficulty", "clean")
     assert first.returncode == 0 and "wrote 55 memes" in first.stdout
-    run("data", "--out", tmp_path / "b", "--n", 40, "--seed", 1)
+    run("data", "--out", tmp_path / "b", "--n", 40, "--seed", 1, "--difficulty", "clean")
     for name in ["train.jsonl", "dev.jsonl", "test.jsonl", "img/00001.png", "img/00055.png"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    again = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1)
+    again = run("data", "--out", tmp_path / "a", "--n", 40, "--seed", 1, "--difficulty", "clean")
     assert "reused" in again.stdout
 
 

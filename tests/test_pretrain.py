@@ -16,7 +16,7 @@ from mmlab.utils import to_device
 
 def small_memes(tmp_path, seed=0, negation=0.0):
     out = tmp_path / f"memes-{seed}-{negation}"
-    return write_synthmemes(out, n=64, seed=seed, size=32, negation=negation)
+    return write_synthmemes(out, n=64, seed=seed, size=32, negation=negation, difficulty="clean")
 
 
 def test_cells_belong_to_the_object_whose_box_holds_their_centre():
