@@ -161,39 +161,47 @@ def _require_column(dataset: MemeDataset, column: str) -> None:
 
 def _pretrain(name: str, root: str | Path, config: dict[str, Any], build: Callable[[dict], nn.Module],
               data: Callable[[MemeDataset, MemeDataset], tuple[FeatureDataset, FeatureDataset, dict]],
-              encoder_of: Callable[[nn.Module], nn.Module], head_of: Callable[[nn.Module], nn.Module],
               device: str, progress: bool, cache: bool) -> Pretrained:
-    """Load the cached encoder, or train it with `fit`, test it, and cache it.
+    """Load the cached model (an encoder and a head), or train it with `fit`, test it, cache it.
 
-    `data(train, test)` gives the training and test FeatureDatasets and `extra`, what `build`
-    needs to make the model (e.g. the number of classes) and what the checkpoint keeps.
+    `data(train, test)` gives the training and test FeatureDatasets and `extra`: what `build`
+    needs to make the model (the class names, the vocabulary), kept in the checkpoint too.
     """
     started = time.perf_counter()
     device = choose_device(device)
     path = encoder_cache_path(name, root, config)
     checkpoint = _load_cached(path) if cache else None
-    if checkpoint is not None:
-        try:
-            model = build(checkpoint["extra"])
-            model.load_state_dict(checkpoint["model"])
-        except (RuntimeError, KeyError, TypeError) as error:  # an older mmlab's file, other layers
-            warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again",
-                          stacklevel=3)
-        else:
-            return _finish(model.to(device), checkpoint["extra"], checkpoint["accuracy"], True, path,
-                           started, encoder_of, head_of)
-    train, test = MemeDataset(root, "train"), MemeDataset(root, held_out_split(root))
-    train_data, test_data, extra = data(train, test)
-    torch.manual_seed(config["seed"])  # the same initial weights every time
-    model = build(extra)
-    fit(model, make_loader(train_data, config["batch_size"], True, device, seed=config["seed"]),
-        epochs=config["epochs"], lr=config["lr"], schedule="one_cycle", device=device,
-        progress=progress)
-    accuracy = evaluate(model, make_loader(test_data, 256, False, device), device)["accuracy"]
-    with atomic_path(path) as tmp:
-        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "extra": extra,
-                    "accuracy": accuracy, "config": config}, tmp)
-    return _finish(model, extra, accuracy, False, path, started, encoder_of, head_of)
+    model = _restore(build, checkpoint, path) if checkpoint is not None else None
+    if model is not None:
+        extra, accuracy, from_cache = checkpoint["extra"], checkpoint["accuracy"], True
+    else:
+        train, test = MemeDataset(root, "train"), MemeDataset(root, held_out_split(root))
+        train_data, test_data, extra = data(train, test)
+        torch.manual_seed(config["seed"])  # the same initial weights every time
+        model = build(extra)
+        fit(model, make_loader(train_data, config["batch_size"], True, device, seed=config["seed"]),
+            epochs=config["epochs"], lr=config["lr"], schedule="one_cycle", device=device,
+            progress=progress)
+        accuracy = evaluate(model, make_loader(test_data, 256, False, device), device)["accuracy"]
+        from_cache = False
+        with atomic_path(path) as tmp:
+            torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "extra": extra,
+                        "accuracy": accuracy, "config": config}, tmp)
+    model.to(device).eval()
+    vocab = Vocab(extra["vocab"]) if extra.get("vocab") else None
+    return Pretrained(model.encoder, model.head, extra.get("classes", []), accuracy, from_cache, path,
+                      time.perf_counter() - started, vocab)
+
+
+def _restore(build: Callable[[dict], nn.Module], checkpoint: dict[str, Any], path: Path) -> nn.Module | None:
+    """The cached model, or None (with a warning) when the file was written for other layers."""
+    try:
+        model = build(checkpoint["extra"])
+        model.load_state_dict(checkpoint["model"])
+        return model
+    except (KeyError, RuntimeError) as error:  # e.g. saved by an older mmlab with other layer sizes
+        warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again", stacklevel=4)
+        return None
 
 
 def _load_cached(path: Path) -> dict[str, Any] | None:
@@ -205,14 +213,6 @@ def _load_cached(path: Path) -> dict[str, Any] | None:
     except Exception as error:  # a damaged cache file is not fatal: train again and replace it
         warnings.warn(f"{path} is unreadable ({type(error).__name__}); training again", stacklevel=4)
         return None
-
-
-def _finish(model: nn.Module, extra: dict, accuracy: float, from_cache: bool, path: Path, started: float,
-            encoder_of: Callable, head_of: Callable) -> Pretrained:
-    model.eval()
-    vocab = Vocab(extra["vocab"]) if extra.get("vocab") else None
-    return Pretrained(encoder_of(model), head_of(model), extra.get("classes", []), accuracy, from_cache,
-                      path, time.perf_counter() - started, vocab)
 
 
 def pretrain_image_encoder(root: str | Path, encoder: str = "small_cnn", label: str = "image_concept", *,
@@ -233,8 +233,7 @@ def pretrain_image_encoder(root: str | Path, encoder: str = "small_cnn", label: 
                 FeatureDataset(image=test.pictures(), label=y_test), {"classes": classes})
 
     build = lambda extra: EncoderClassifier(image_encoder(encoder), len(extra["classes"]))
-    return _pretrain(f"{encoder}-{label}", root, config, build, data, lambda m: m.encoder,
-                     lambda m: m.head, device, progress, cache)
+    return _pretrain(f"{encoder}-{label}", root, config, build, data, device, progress, cache)
 
 
 def pretrain_text_encoder(root: str | Path, encoder: str = "gru", label: str = "text_concept", *,
@@ -259,8 +258,7 @@ def pretrain_text_encoder(root: str | Path, encoder: str = "gru", label: str = "
 
     build = lambda extra: EncoderClassifier(text_encoder(encoder, len(extra["vocab"]), dim),
                                             len(extra["classes"]), "text")
-    return _pretrain(f"{encoder}-{label}", root, config, build, data, lambda m: m.encoder,
-                     lambda m: m.head, device, progress, cache)
+    return _pretrain(f"{encoder}-{label}", root, config, build, data, device, progress, cache)
 
 
 def pretrain_cell_encoder(root: str | Path, *, epochs: int = 6, batch_size: int = 32, lr: float = 1e-2,
@@ -275,14 +273,13 @@ def pretrain_cell_encoder(root: str | Path, *, epochs: int = 6, batch_size: int 
     config = {"modality": "image", "encoder": "small_cnn", "label": "cell_attributes", "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed}
 
+    def cells(split: MemeDataset) -> FeatureDataset:
+        pictures, objects = split.pictures(progress=progress), split.frame["objects"]
+        return FeatureDataset(image=pictures, label=cell_attributes(objects, cell_owners(objects, pictures.shape[-1])))
+
     def data(train: MemeDataset, test: MemeDataset) -> tuple[FeatureDataset, FeatureDataset, dict]:
         _require_column(train, "objects")
-        pictures = {split: split.pictures(progress=progress) for split in (train, test)}
-        labels = {split: cell_attributes(split.frame["objects"],
-                                         cell_owners(split.frame["objects"], pictures[split].shape[-1]))
-                  for split in (train, test)}
-        return (FeatureDataset(image=pictures[train], label=labels[train]),
-                FeatureDataset(image=pictures[test], label=labels[test]), {})
+        return cells(train), cells(test), {}
 
     return _pretrain("small_cnn-cell_attributes", root, config, lambda extra: CellClassifier(SmallCNN()),
-                     data, lambda m: m.encoder, lambda m: m.head, device, progress, cache)
+                     data, device, progress, cache)

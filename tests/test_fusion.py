@@ -123,3 +123,12 @@ def test_cross_attention_keeps_its_attention_maps_and_puts_the_image_block_first
 def test_unknown_fusion_says_how_to_fix():
     with pytest.raises(MmlabError, match="fix: choose one of late"):
         build_fusion("magic", DIMS)
+
+
+def test_early_fusion_pools_a_grid_of_cells_into_regions():
+    fusion = build_fusion("early", {"image": 2, "text": 5}, hidden=8)
+    cells = torch.arange(64.0).repeat_interleave(2).view(1, 64, 2)  # each cell holds its own index
+    regions = fusion.regions(cells)  # (1, 16, 2)
+    assert regions.shape == (1, 16, 2)
+    assert regions[0, 0, 0] == (0 + 1 + 8 + 9) / 4  # the top-left 2 x 2 cells
+    assert fusion.regions(torch.randn(1, 9, 2)).shape == (1, 9, 2)  # 3 x 3 is small enough already
