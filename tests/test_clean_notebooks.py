@@ -1,4 +1,8 @@
-"""Committed notebooks carry no widget state, widget views or progress bars (tools/clean_notebooks.py)."""
+"""Committed notebooks carry no widget state, widget views or progress bars.
+
+tools/clean_notebooks.py removes them; these tests check the tool, and that no committed notebook
+needs it.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,19 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
-_spec = importlib.util.spec_from_file_location("clean_notebooks", ROOT / "tools" / "clean_notebooks.py")
+_spec = importlib.util.spec_from_file_location("clean_notebooks", ROOT / "tools/clean_notebooks.py")
 clean_notebooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(clean_notebooks)
 
-FIGURE = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480>"})
-TABLE = new_output("execute_result", data={"text/html": "<table></table>", "text/plain": "   a\n0  1"},
-                   execution_count=1)
+VIEW = "application/vnd.jupyter.widget-view+json"
+FIGURE = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+TABLE = new_output("execute_result", execution_count=1,
+                   data={"text/html": "<table></table>", "text/plain": "   a\n0  1"})
 EXPLORER = new_output("execute_result", execution_count=2, data={
-    "application/vnd.jupyter.widget-view+json": {"model_id": "f00", "version_major": 2, "version_minor": 0},
+    VIEW: {"model_id": "f00", "version_major": 2, "version_minor": 0},
     "text/plain": "VBox(children=(HBox(children=(IntSlider(value=0, description='meme', max=374),"})
 FROZEN_BAR = new_output("display_data", data={
-    "application/vnd.jupyter.widget-view+json": {"model_id": "ba4", "version_major": 2, "version_minor": 0},
+    VIEW: {"model_id": "ba4", "version_major": 2, "version_minor": 0},
     "text/plain": "loading pictures:   0%|          | 0/4000 [00:00<?, ?it/s]"})
 TEXT_BARS = new_output("stream", name="stderr", text=(
     "pretraining gru:   0%|          | 0/315 [00:00<?, ?it/s]\r"
@@ -34,7 +39,8 @@ PRINTED_AND_BARS = new_output("stream", name="stdout", text=(
 
 
 def executed_notebook() -> nbformat.NotebookNode:
-    outputs = copy.deepcopy([[FIGURE, FROZEN_BAR], [TEXT_BARS, TABLE], [EXPLORER], [PRINTED_AND_BARS]])
+    outputs = copy.deepcopy([[FIGURE, FROZEN_BAR], [TEXT_BARS, TABLE], [EXPLORER],
+                             [PRINTED_AND_BARS]])
     sources = ["plot()", "table", "explorer.widget()", "train()"]
     notebook = new_notebook(cells=[new_code_cell(source, outputs=cell_outputs)
                                    for source, cell_outputs in zip(sources, outputs)])
@@ -72,8 +78,9 @@ def test_the_tool_rewrites_only_notebooks_that_need_it(tmp_path, monkeypatch, ca
     assert "dirty.ipynb: removed" in printed and "clean.ipynb" not in printed
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: str(path.relative_to(ROOT / "notebooks")))
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.relative_to(ROOT).as_posix())
 def test_committed_notebook_has_no_widget_state_widget_views_or_progress_bars(path):
     removed = clean_notebooks.clean(nbformat.read(path, as_version=4))
-    assert not removed, (f"{path.name} was committed with what only a live run can show; run "
-                         f"python tools/clean_notebooks.py {path.relative_to(ROOT)}\n" + "\n".join(removed))
+    fix = f"python tools/clean_notebooks.py {path.relative_to(ROOT).as_posix()}"
+    assert not removed, (f"{path.name} was committed with what only a live run can show "
+                         f"(fix: {fix}):\n" + "\n".join(removed))

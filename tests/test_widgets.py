@@ -76,7 +76,8 @@ def test_picture_is_shown_at_its_natural_size_and_fits_a_laptop_screen():
     for index in (0, 2):  # the first picture, and one drawn after the slider moved
         explorer.sample.value = index
         width, height = Image.open(io.BytesIO(explorer.image.value)).size
-        assert (explorer.image.layout.width, explorer.image.layout.height) == (f"{width}px", f"{height}px")
+        layout = explorer.image.layout
+        assert (layout.width, layout.height) == (f"{width}px", f"{height}px")
     # A 1366 x 768 screen leaves about 500 px of height under the browser's and JupyterLab's bars,
     # and the slider takes about 30 of them; the file browser takes about 300 px of the width.
     assert height <= 470 and width <= 1000

@@ -42,7 +42,8 @@ def strip_progress_bars(text: str) -> str:
         if not PROGRESS_BAR.search(line):
             kept.append(line)
             continue
-        rest = [piece for piece in line.split("\r") if piece.strip() and not PROGRESS_BAR.search(piece)]
+        pieces = line.split("\r")  # a bar redraws itself after a carriage return
+        rest = [piece for piece in pieces if piece.strip() and not PROGRESS_BAR.search(piece)]
         if rest:  # text printed on the same line as a bar, e.g. "epoch 1\r  0%|..."
             kept.append("\r".join(rest))
     return "\n".join(kept)
