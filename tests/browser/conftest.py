@@ -4,8 +4,9 @@
 temporary folder that holds a copy of notebooks/, and its own MMLAB_HOME and Jupyter folders, so
 nothing outside the temporary folder is read or written. `browser` is Debian's Chromium, headless,
 with a fresh profile; `page` a new 1366 x 768 page in it (a laptop screen). When a test ends its
-kernels are shut down; when the session ends, the server. Every wait has a time limit.
-Screenshots go to one folder, printed at the end of the run.
+kernels are shut down; when the module ends, the server and Chromium (so they do not idle
+through the rest of the suite). Every wait has a time limit. Screenshots go to one folder,
+printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,8 +54,18 @@ class Lab:
             body = answer.read()
         return json.loads(body) if body else None
 
+    def kernels(self) -> list[dict] | None:
+        """The server's kernels; None while it cannot list them (it fails while one starts)."""
+        try:
+            return self.api("GET", "kernels")
+        except urllib.error.HTTPError:
+            return None
+
     def shut_down_kernels(self) -> None:
-        for kernel in self.api("GET", "kernels"):
+        deadline = time.monotonic() + SERVER_STOP_S
+        while (kernels := self.kernels()) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for kernel in kernels or []:
             self.api("DELETE", f"kernels/{kernel['id']}", timeout=SERVER_STOP_S)
 
 
@@ -88,7 +100,7 @@ def _stop(lab: Lab, server: subprocess.Popen) -> None:
             server.wait(SERVER_STOP_S)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", base / "notebooks")
@@ -120,7 +132,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
         _stop(lab, server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(lab: Lab):
     from playwright.sync_api import sync_playwright
 

@@ -25,6 +25,8 @@ from PIL import Image
 if missing_requirement():
     pytest.skip(missing_requirement(), allow_module_level=True)
 
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 OPEN_S = 120  # open a notebook and start its kernel
@@ -44,10 +46,12 @@ ALL_CELLS_RAN = """stderr => {
     return prompts.length > 0 && !waiting && (numbered || failed);
 }"""
 
+NEXT_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
 
 def kernels_idle(page, lab) -> bool:
     """Whether the server has kernels, all idle, and the page is connected to one ("... | Idle")."""
-    kernels = lab.api("GET", "kernels")
+    kernels = lab.kernels()
     status = page.locator(".jp-StatusBar-Widget").first.inner_text()
     return (bool(kernels) and all(kernel["execution_state"] == "idle" for kernel in kernels)
             and "| Idle" in status and "No Kernel" not in status)
@@ -133,21 +137,27 @@ def test_welcome_notebook_shows_its_figures(page, lab):
         size = figure.evaluate("img => [img.naturalWidth, img.naturalHeight, img.clientWidth]")
         assert min(size) > 0, f"a figure did not load or is not shown: {size}"
     figures.first.scroll_into_view_if_needed()
+    page.evaluate(NEXT_FRAMES)
     page.screenshot(path=lab.screenshots / "00-first-figure.png")
 
 
 def test_progress_bars_are_bars_that_move(page, lab):
     """Notebook 01 pretrains its encoders (MMLAB_HOME starts empty): tqdm.auto draws widget bars."""
-    seen = []  # the fill of every bar, each time one is seen
+    seen, captured = [], []  # the fill of every bar each time one is seen; screenshots taken
 
     def watch_bars(page) -> None:
         fills = page.locator(PROGRESS_BAR).evaluate_all(  # the filled share of each bar, 0 to 1
             "bars => bars.map(bar => parseFloat(bar.querySelector('.progress-bar').style.width) / 100)"
         )
-        if any(0 < fill < 1 for fill in fills) and not any(0 < f < 1 for f in seen):
-            page.locator(PROGRESS_BAR).first.scroll_into_view_if_needed()
-            page.screenshot(path=lab.screenshots / "01-progress-bar-while-running.png")
         seen.extend(fills)
+        if any(0 < fill < 1 for fill in fills) and not captured:
+            try:
+                page.locator(PROGRESS_BAR).first.scroll_into_view_if_needed(timeout=5_000)
+                page.evaluate(NEXT_FRAMES)  # let the browser paint the cells scrolled into view
+                page.screenshot(path=lab.screenshots / "01-progress-bar.png")
+                captured.append(True)
+            except PlaywrightError:  # the bar finished and closed first: catch the next one
+                pass
 
     open_notebook(page, lab, "01_unimodal_encoders.ipynb")
     assert_no_errors_or_stand_ins(page)
@@ -178,6 +188,7 @@ def test_attention_explorer_is_a_widget_that_redraws(page, lab):
     assert box["height"] <= notebook["height"] and box["width"] <= notebook["width"], (
         f"the explorer ({box['width']:.0f} x {box['height']:.0f} px) does not fit the notebook's "
         f"{notebook['width']:.0f} x {notebook['height']:.0f} px on a 1366 x 768 screen")
+    page.evaluate(NEXT_FRAMES)
     page.screenshot(path=lab.screenshots / "02-explorer-screen.png")
     explorer.screenshot(path=lab.screenshots / "02-explorer-1-first.png")
 
