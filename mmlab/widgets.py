@@ -5,21 +5,27 @@ meme and a dropdown the query (the whole caption or one of its words). The callb
 methods (`select_sample`, `select_query`) that redraw one matplotlib figure and put it, as PNG
 bytes, into an `ipywidgets.Image`; so they work and can be tested without a browser: set
 `explorer.sample.value = 3` and the figure shows meme 3.
+
+The picture is shown at its natural size, one PNG pixel per screen pixel: left alone, JupyterLab
+stretches an image widget to the notebook's width (it drew a 230 px PNG 930 px wide: blurry, and
+taller than a laptop screen), so `redraw` sizes the widget to the PNG's pixels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import io
+from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from PIL import Image
 
 from mmlab.data.text import simple_tokenize
 
 WHOLE_CAPTION = "(whole caption)"
+FIGURE_INCHES = (3.2, 3.4)  # the explorer's figure (width, height)
+DPI = 100  # PNG pixels per inch: 320 x 340 px, which with the controls fits a 1366 x 768 screen
 
 
 def draw_attention(ax: plt.Axes, image: torch.Tensor, weights: torch.Tensor, title: str = "",
@@ -50,7 +56,7 @@ class AttentionExplorer:
         self.images, self.captions, self.attention = images, list(captions), attention
         self.sample = widgets.IntSlider(value=0, min=0, max=len(self.captions) - 1, description="meme")
         self.query = widgets.Dropdown(options=self._queries(0), value=WHOLE_CAPTION, description="query")
-        self.figure, self.ax = plt.subplots(figsize=(3.2, 3.4))
+        self.figure, self.ax = plt.subplots(figsize=FIGURE_INCHES)
         plt.close(self.figure)  # shown as `self.image`, not by the notebook's inline backend
         self.heatmap = None
         self.image = widgets.Image(format="png")
@@ -87,8 +93,10 @@ class AttentionExplorer:
         self.heatmap = draw_attention(self.ax, self.images[index], weights,
                                       f"{self.captions[index]}\nquery: {query}")
         png = io.BytesIO()
-        self.figure.savefig(png, format="png", dpi=72)
+        self.figure.savefig(png, format="png", dpi=DPI)
         self.image.value = png.getvalue()
+        width, height = Image.open(png).size  # the PNG's pixels
+        self.image.layout.width, self.image.layout.height = f"{width}px", f"{height}px"  # not stretched
 
     def widget(self) -> widgets.Widget:
         """The controls and the figure, for the notebook to display."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from mmlab.widgets import WHOLE_CAPTION, AttentionExplorer, draw_attention  # noqa: E402
 
@@ -66,6 +69,18 @@ def test_widget_holds_controls_and_image():
     explorer = make_explorer()
     box = explorer.widget()
     assert explorer.image in box.children and explorer.sample in box.children[0].children
+
+
+def test_picture_is_shown_at_its_natural_size_and_fits_a_laptop_screen():
+    explorer = make_explorer()
+    for index in (0, 2):  # the first picture, and one drawn after the slider moved
+        explorer.sample.value = index
+        width, height = Image.open(io.BytesIO(explorer.image.value)).size
+        layout = explorer.image.layout
+        assert (layout.width, layout.height) == (f"{width}px", f"{height}px")
+    # A 1366 x 768 screen leaves about 500 px of height under the browser's and JupyterLab's bars,
+    # and the slider takes about 30 of them; the file browser takes about 300 px of the width.
+    assert height <= 470 and width <= 1000
 
 
 def test_draw_attention_stretches_the_map_over_the_picture():
