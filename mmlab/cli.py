@@ -216,6 +216,7 @@ def _add_fusion_commands(commands: argparse._SubParsersAction) -> None:
                                                              "default dataset)")
     compare.add_argument("--epochs", type=int, default=20, help="most epochs per run (default: 20)")
     compare.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    compare.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per CPU)")
     compare.add_argument("--out", type=Path, help="write every run to this CSV file (summarise it with "
                                                   "mmlab.compare.summarise)")
     compare.add_argument("--json", action="store_true", help="no progress bar; the last line is the table as "
@@ -266,7 +267,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         raise MmlabError(f"--modality-dropout {args.modality_dropout}: not numbers (fix: e.g. 0,0.3)") from None
     started = time.perf_counter()
     runs = compare_fusions(tasks, fusions, seeds=args.seeds, heads=heads, modality_dropout=dropout,
-                           epochs=args.epochs, n=args.n, device=args.device, progress=not args.json)
+                           epochs=args.epochs, n=args.n, device=args.device, jobs=args.jobs,
+                           progress=not args.json)
     if args.out is not None:
         with atomic_path(args.out) as tmp:
             runs.to_csv(tmp, index=False)

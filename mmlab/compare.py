@@ -13,14 +13,18 @@ Every strategy gets the same budget (grid, epochs, patience, width), the inputs 
 for (the encoders' tokens and pooled vectors; each fusion reads what it needs), and the same
 regularisation: modality dropout is a factor applied to all of them or to none. `summarise` turns
 the runs into one row per (task, strategy, head, dropout) with a mean and a 95 % t-interval over
-seeds. Notebook 03 runs a small version live and loads the full study (`mmlab compare`).
+seeds. The strategies run in parallel worker processes, one per CPU. Notebook 03 runs a small
+version live and loads the full study (`mmlab compare`).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 import pandas as pd
@@ -32,6 +36,7 @@ from mmlab.experiment import Prepared, prepare, score, train_model
 from mmlab.explain import emap
 from mmlab.fusion import FUSIONS
 from mmlab.models import missing
+from mmlab.utils import limit_threads
 
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)
 METRIC = "auroc"
@@ -83,28 +88,46 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, lrs: Sequen
     return rows
 
 
+def _run_job(job: tuple) -> list[dict]:
+    """One (task, fusion, head, dropout) of the study, in a worker process (features come cached)."""
+    task, n, fusion, options = job
+    limit_threads()
+    prepared = prepare(task=task, n=n, device=options["device"], progress=False)
+    return run_strategy(prepared, fusion, **options)
+
+
 def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None = None, *, seeds: int = 5,
                     lrs: Sequence[float] = LEARNING_RATES, heads: Sequence[str] = ("mlp",),
                     modality_dropout: Sequence[float] = (0.0,), hidden: int = 64, epochs: int = 20,
-                    n: int | None = None, emap_n: int = 200, device: str = "auto",
+                    n: int | None = None, emap_n: int = 200, device: str = "auto", jobs: int | None = None,
                     progress: bool = True) -> pd.DataFrame:
     """Run the study; one row per (task, fusion, head, modality dropout, seed). See `summarise`.
 
-    `n`: training memes per task (default: each task's default dataset).
+    `n`: training memes per task (default: each task's default dataset). `jobs`: worker processes
+    (default: one per CPU this process may use; each strategy's runs stay in one process, so the
+    numbers do not depend on `jobs`).
     """
     fusions = list(FUSIONS) if fusions is None else list(fusions)
-    grid = [(f, h, p) for f in fusions for h in heads for p in modality_dropout]
-    rows = []
-    with tqdm(total=len(tasks) * len(grid), desc="fusion study", disable=not progress) as bar:
-        for task in tasks:
-            prepared = prepare(task=task, n=n, device=device, progress=False)
-            for fusion, head, dropout in grid:
-                bar.set_postfix(task=task, fusion=fusion, refresh=False)
-                rows += run_strategy(prepared, fusion, seeds=seeds, lrs=lrs, head=head,
-                                     modality_dropout=dropout, hidden=hidden, epochs=epochs,
-                                     emap_n=emap_n, device=device)
+    settings = {"seeds": seeds, "lrs": tuple(lrs), "hidden": hidden, "epochs": epochs, "emap_n": emap_n,
+                "device": device}
+    work = [(task, n, fusion, {**settings, "head": head, "modality_dropout": dropout})
+            for task in tasks for fusion in fusions for head in heads for dropout in modality_dropout]
+    for task in tasks:  # once, here: the data, encoders and features are then cached for the workers
+        prepare(task=task, n=n, device=device, progress=False)
+    jobs = min(len(work), jobs or len(os.sched_getaffinity(0)))
+    with tqdm(total=len(work), desc="fusion study", disable=not progress) as bar:
+        if jobs == 1:
+            results = []
+            for job in work:
+                results.append(_run_job(job))
                 bar.update(1)
-    return pd.DataFrame(rows)
+        else:
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_run_job, job) for job in work]
+                for future in as_completed(futures):
+                    bar.update(1)
+                results = [future.result() for future in futures]  # in the order of `work`
+    return pd.DataFrame([row for rows in results for row in rows])
 
 
 def summarise(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:

@@ -41,7 +41,6 @@ from typing import NamedTuple
 
 import torch
 import torch.nn as nn
-import torchvision
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mmlab.data.text import TokenBatch
@@ -112,7 +111,7 @@ class ResNetEncoder(nn.Module):
     by a linear layer; pooled = their mean.
     """
 
-    def __init__(self, resnet: torchvision.models.ResNet, dim: int | None = None) -> None:
+    def __init__(self, resnet: nn.Module, dim: int | None = None) -> None:
         super().__init__()
         self.body = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
                                   resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
@@ -132,6 +131,8 @@ class ResNetEncoder(nn.Module):
 
 def _load_state_dict(arch: str, weights: str | Path, progress: bool) -> dict[str, torch.Tensor]:
     """The state dict for `weights`: a local file, or a torchvision weights name to download."""
+    import torchvision
+
     path = Path(weights)
     if path.is_file():
         try:
@@ -158,6 +159,10 @@ def _load_state_dict(arch: str, weights: str | Path, progress: bool) -> dict[str
 
 
 def _resnet(arch: str, weights: str | Path | None, dim: int | None, progress: bool) -> ResNetEncoder:
+    # torchvision is imported here, not at the top: importing it costs about 180 MB of memory,
+    # which the notebooks that only use SmallCNN need not pay.
+    import torchvision
+
     resnet = getattr(torchvision.models, arch)(weights=None)  # random weights, no download
     if weights is not None:
         state = _load_state_dict(arch, weights, progress)

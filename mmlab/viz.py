@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torchvision.transforms.functional import resize
-from torchvision.utils import make_grid
 
 
 def meme_grid(dataset, indices: Sequence[int] | None = None, n: int = 16, ncol: int = 8,
@@ -21,6 +19,9 @@ def meme_grid(dataset, indices: Sequence[int] | None = None, n: int = 16, ncol: 
     Pictures of other sizes than the first (real memes come in every size) are resized to the
     first one's size, or to `size` x `size` when given.
     """
+    from torchvision.transforms.functional import resize  # here: torchvision costs ~180 MB to import
+    from torchvision.utils import make_grid
+
     indices = list(indices) if indices is not None else list(range(min(n, len(dataset))))
     images = [dataset[i]["image"] for i in indices]  # each (3, H_i, W_i)
     shape = [size, size] if size is not None else list(images[0].shape[-2:])

@@ -148,7 +148,7 @@ def test_unknown_names_are_one_line_errors(args, words):
 
 def test_compare_prints_the_table_as_json_on_its_last_line(capsys):
     assert main(["compare", "--tasks", "grounding", "--fusions", "late,concat", "--seeds", "2", "--n", "24",
-                 "--epochs", "1", "--json"]) == 0
+                 "--epochs", "1", "--jobs", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [row["fusion"] for row in rows] == ["late", "concat"]
     for row in rows:

@@ -37,9 +37,17 @@ def test_summarise_gives_one_row_per_strategy_with_its_interval():
 
 def test_a_small_study_tunes_on_dev_and_reports_every_column(home):
     runs = compare_fusions(("grounding",), ("late", "cross_attention"), seeds=2, lrs=(1e-3, 3e-3),
-                           epochs=2, n=32, emap_n=8, progress=False)
+                           epochs=2, n=32, emap_n=8, jobs=1, progress=False)
     assert len(runs) == 4 and list(runs["seed"]) == [0, 1, 0, 1]
     assert set(runs["lr"]) <= {1e-3, 3e-3}
     for column in ("auroc", "accuracy", "auroc_no_image", "auroc_additive", "params", "seconds"):
         assert runs[column].notna().all(), column
     assert (runs.groupby("fusion")["lr"].nunique() == 1).all()  # one tuned rate per strategy
+
+
+def test_worker_processes_give_the_same_numbers(home):
+    settings = dict(seeds=1, lrs=(1e-3,), epochs=1, n=24, emap_n=0, progress=False)
+    alone = compare_fusions(("redundant",), ("late", "sum"), jobs=1, **settings)
+    parallel = compare_fusions(("redundant",), ("late", "sum"), jobs=2, **settings)
+    columns = ["task", "fusion", "lr", "auroc", "accuracy", "auroc_no_image", "params"]
+    pd.testing.assert_frame_equal(alone[columns], parallel[columns])

@@ -253,3 +253,10 @@ def test_folders_shaped_like_the_real_release_check_clean(real_phase_1, real_pha
     unlabelled = MemeDataset(real_phase_1, "test")
     assert not unlabelled.labelled and "label" not in unlabelled[0]
     assert unlabelled.pictures(size=32).shape == (len(unlabelled), 3, 32, 32)
+
+
+def test_the_default_transform_is_torchvisions_to_tensor(tiny_memes):
+    from mmlab.data.memes import to_tensor
+
+    picture = MemeDataset(tiny_memes, "dev").image(0)
+    assert torch.equal(to_tensor(picture), transforms.ToTensor()(picture))

@@ -31,7 +31,6 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision import transforms
 from tqdm.auto import tqdm
 
 from mmlab.errors import DatasetError
@@ -188,14 +187,22 @@ def load_image(path: str | Path) -> Image.Image:
                            fix="replace it with a PNG or JPEG file") from None
 
 
+def to_tensor(picture: Image.Image) -> torch.Tensor:
+    """An RGB picture as a float tensor (3, H, W) in [0, 1], like torchvision's `ToTensor()`.
+
+    Written out here so that reading a dataset does not import torchvision (about 180 MB).
+    """
+    return torch.from_numpy(np.asarray(picture)).permute(2, 0, 1).float() / 255  # (3, H, W)
+
+
 class MemeDataset(Dataset):
     """Memes from a folder in the Hateful Memes layout, as dict samples.
 
     Args:
         root: the dataset folder (holds `img/` and the `*.jsonl` split files).
         split: "train", "dev", "test", or a phase-2 name such as "dev_seen".
-        image_transform: applied to each RGB PIL picture; default `transforms.ToTensor()`,
-            which gives a float tensor (3, H, W) in [0, 1].
+        image_transform: applied to each RGB PIL picture; default `to_tensor`, which does what
+            torchvision's `transforms.ToTensor()` does: a float tensor (3, H, W) in [0, 1].
         text_transform: applied to each caption string (default: none).
         balance: keep as many label-0 rows as label-1 rows, dropping the extra rows of the
             larger class at random (the DrivenData benchmark's `balance=True`).
@@ -241,7 +248,7 @@ class MemeDataset(Dataset):
             keep = sorted(rng.sample(keep, limit))
         self.frame = pd.DataFrame([rows[i] for i in keep])
         self._lines = [lines[i] for i in keep]
-        self.image_transform = image_transform if image_transform is not None else transforms.ToTensor()
+        self.image_transform = image_transform if image_transform is not None else to_tensor
         self.text_transform = text_transform
 
     def __len__(self) -> int:
