@@ -161,6 +161,9 @@ class SelfAttentionClassifier(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         ids, mask = batch["text"]  # (B, T) each
+        if self.position is not None and ids.shape[1] > self.position.num_embeddings:
+            raise ValueError(f"captions of {ids.shape[1]} tokens are longer than max_len="
+                             f"{self.position.num_embeddings}; pass a larger max_len")
         x = self.embed(ids)  # (B, T, D)
         if self.position is not None:
             x = x + self.position(torch.arange(ids.shape[1], device=ids.device))  # (B, T, D)

@@ -140,6 +140,12 @@ def test_without_positions_any_reordering_gives_the_same_logits():
     assert not torch.allclose(with_positions[0], with_positions[1], atol=1e-3)
 
 
+def test_captions_longer_than_the_positions_are_refused():
+    model = SelfAttentionClassifier(len(VOCAB), max_len=3)
+    with pytest.raises(ValueError, match="max_len"):
+        model({"text": VOCAB.encode_batch(["not awful but lovely"])})
+
+
 def test_only_the_model_with_positions_learns_the_word_order_task():
     _, train = order_data(400, seed=0)
     _, test = order_data(200, seed=1)
