@@ -20,15 +20,25 @@ turned into weights that sum to 1 by a softmax, say how much of each *value* to 
 
 Masks follow PyTorch's boolean `attn_mask` and mmlab's encoders: **True means "real, may be
 attended to"**, False means "hidden". (`nn.MultiheadAttention`'s `key_padding_mask` is the
-opposite: True there means "ignore".)
+opposite: True there means "ignore"; pass it `~mask`.)
+
+Attention itself has no notion of order: shuffle the keys and values together and the output
+does not change. `SelfAttentionClassifier` adds a learned vector per position, or not, and
+`word_order_captions` makes a task where only the order of the words decides the label, so that
+notebook 02 (section 5) can measure what the position vectors buy.
 """
 
 from __future__ import annotations
 
 import math
+import random
 
+import pandas as pd
 import torch
 import torch.nn as nn
+
+from mmlab.data.text import simple_tokenize
+from mmlab.encoders import masked_mean
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -126,3 +136,83 @@ class CrossAttentionBlock(nn.Module):
         x = x + attended  # (B, Tq, dim)
         x = x + self.mlp(self.norm_mlp(x))  # (B, Tq, dim)
         return x, weights
+
+
+class SelfAttentionClassifier(nn.Module):
+    """Word embeddings (+ positions) -> one self-attention layer -> mean over the words -> logits.
+
+        x = embed(words) + position(0, 1, 2, ...)   # positions=False: no position vectors
+        x = x + attention(x)                         # residual: each word keeps itself, adds context
+        logits = linear(mean of x over the real words)
+
+    batch["text"] is a `TokenBatch` (ids, mask) (B, T); returns logits (B, 2). `weights` keeps
+    the last attention maps (B, heads, T, T). Without positions the model sees a *set* of words:
+    any reordering of a caption gives the same logits. attention=False leaves a bag of embeddings.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 32, num_heads: int = 2, max_len: int = 16,
+                 positions: bool = True, attention: bool = True) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.position = nn.Embedding(max_len, dim) if positions else None  # one vector per place
+        self.attention = MultiHeadAttention(dim, num_heads) if attention else None
+        self.head = nn.Linear(dim, 2)
+        self.weights = torch.empty(0)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        ids, mask = batch["text"]  # (B, T) each
+        if self.position is not None and ids.shape[1] > self.position.num_embeddings:
+            raise ValueError(f"captions of {ids.shape[1]} tokens are longer than max_len="
+                             f"{self.position.num_embeddings}; pass a larger max_len")
+        x = self.embed(ids)  # (B, T, D)
+        if self.position is not None:
+            x = x + self.position(torch.arange(ids.shape[1], device=ids.device))  # (B, T, D)
+        if self.attention is not None:
+            attended, self.weights = self.attention(x, mask=mask)  # (B, T, D), (B, H, T, T)
+            x = x + attended  # (B, T, D)
+        return self.head(masked_mean(x, mask))  # (B, 2)
+
+
+# A caption task where only word order decides (notebook 02, section 5). Each caption denies one
+# mood word and means the other: "not awful but lovely" is positive, "not lovely but awful" is
+# negative. Both use the same words, so a model that sees a set of words cannot tell them apart.
+POSITIVE_WORDS = ("great", "lovely", "wonderful", "happy", "cheerful", "good", "brilliant", "amazing")
+NEGATIVE_WORDS = ("terrible", "awful", "horrible", "sad", "gloomy", "bad", "grim", "tragic")
+ORDER_TEMPLATES = ("not {denied} but {meant}", "{meant} and not {denied}")
+FILLERS_BEFORE = ("", "", "honestly", "well", "ok so", "tbh")
+FILLERS_AFTER = ("", "", "lol", "again", "haha", "today")
+
+
+def word_order_captions(n: int, seed: int = 0) -> pd.DataFrame:
+    """`n` captions in pairs: the same words in two orders, with opposite labels.
+
+    Columns: text, label (1 = the caption means the negative word, 0 = the positive one), pair
+    (the two captions of a pair share it).
+    """
+    rng = random.Random(f"word-order/{seed}")
+    rows = []
+    for pair in range((n + 1) // 2):
+        good, bad = rng.choice(POSITIVE_WORDS), rng.choice(NEGATIVE_WORDS)
+        template = rng.choice(ORDER_TEMPLATES)
+        before, after = rng.choice(FILLERS_BEFORE), rng.choice(FILLERS_AFTER)
+        for denied, meant, label in ((good, bad, 1), (bad, good, 0)):
+            phrase = template.format(denied=denied, meant=meant)
+            rows.append({"text": " ".join(w for w in (before, phrase, after) if w), "label": label,
+                         "pair": pair})
+    return pd.DataFrame(rows[:n])
+
+
+def word_order_label(caption: str) -> int | None:
+    """The label `word_order_captions` gives `caption` (1 negative, 0 positive), or None when it
+    is not a caption of the task: one positive and one negative word, exactly one right after "not".
+    """
+    words = simple_tokenize(caption)
+    moods = [(i, word in NEGATIVE_WORDS) for i, word in enumerate(words)
+             if word in POSITIVE_WORDS or word in NEGATIVE_WORDS]  # (position, is negative)
+    if len(moods) != 2 or moods[0][1] == moods[1][1]:
+        return None
+    denied = [i > 0 and words[i - 1] == "not" for i, _ in moods]
+    if sum(denied) != 1:
+        return None
+    meant_is_negative = moods[denied.index(False)][1]
+    return int(meant_is_negative)

@@ -1,16 +1,18 @@
-"""mmlab.attention against PyTorch's own attention, and the notebook 02 checkers."""
+"""mmlab.attention against PyTorch's own attention; self-attention with and without positions."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmlab.attention import CrossAttentionBlock, MultiHeadAttention, padding_mask, scaled_dot_product_attention
-from mmlab.exercises import attention as exercises
+from mmlab.attention import (CrossAttentionBlock, MultiHeadAttention, SelfAttentionClassifier, padding_mask,
+                             scaled_dot_product_attention, word_order_captions, word_order_label)
+from mmlab.data.text import Vocab, simple_tokenize
+from mmlab.features import FeatureDataset
+from mmlab.train import evaluate, fit, make_loader
+from mmlab.utils import seed_everything
 
 
 def random_qkv(seed: int = 0):
@@ -101,65 +103,57 @@ def test_cross_attention_block_shapes_and_gradients():
     assert words.grad is not None and block.attention.key.weight.grad is not None
 
 
-# --- the exercise checkers -----------------------------------------------------------------------
+def test_word_order_captions_come_in_pairs_of_the_same_words_with_opposite_labels():
+    frame = word_order_captions(200, seed=1)
+    assert len(frame) == 200 and frame["label"].mean() == 0.5
+    for _, pair in frame.groupby("pair"):
+        first, second = pair["text"]
+        assert sorted(simple_tokenize(first)) == sorted(simple_tokenize(second)) and first != second
+        assert set(pair["label"]) == {0, 1}
+    assert [word_order_label(text) for text in frame["text"]] == frame["label"].tolist()
 
 
-def reference(q, k, v):
-    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
-    return weights @ v, weights
+@pytest.mark.parametrize("caption, label", [
+    ("not awful but lovely", 0), ("lol not lovely but awful today", 1), ("sad and not happy", 1),
+    ("lovely but awful not", None), ("not awful but not lovely", None), ("not awful but terrible", None),
+    ("a lovely day", None),
+])
+def test_word_order_label_reads_the_word_that_not_does_not_deny(caption, label):
+    assert word_order_label(caption) == label
 
 
-def reference_masked(q, k, v, mask):
-    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
-    return weights @ v, weights
+def order_data(n: int, seed: int):
+    frame = word_order_captions(n, seed)
+    return frame, FeatureDataset(text=VOCAB.encode_batch(list(frame["text"])), label=torch.tensor(frame["label"]))
 
 
-def test_check_attention(capsys):
-    assert exercises.check_attention(None) is False
-    assert "not attempted yet" in capsys.readouterr().out
-
-    def untouched(q, k, v):
-        ...  # your code here
-
-    assert exercises.check_attention(untouched) is False
-    assert "not attempted yet" in capsys.readouterr().out
-    assert exercises.check_attention(reference) is True
-
-    def unscaled(q, k, v):
-        weights = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-        return weights @ v, weights
-
-    assert exercises.check_attention(unscaled) is False
-    assert "math.sqrt(d)" in capsys.readouterr().out
-
-    def wrong_dim(q, k, v):
-        weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-2)
-        return weights @ v, weights
-
-    assert exercises.check_attention(wrong_dim) is False
-    assert "dim=-1" in capsys.readouterr().out
-    assert exercises.check_attention(lambda q, k, v: reference(q, k, v)[0]) is False
-    assert "two tensors" in capsys.readouterr().out
-    assert exercises.check_attention(lambda q, k, v: (reference(q, k, v)[1], reference(q, k, v)[1])) is False
-    assert "output has shape" in capsys.readouterr().out
-    assert exercises.check_attention(lambda q, k, v: 1 / 0) is False
-    assert "ZeroDivisionError" in capsys.readouterr().out
-    assert exercises.check_attention("attention") is False
+VOCAB = Vocab.build(word_order_captions(400, seed=0)["text"])
 
 
-def test_check_masked_attention(capsys):
-    assert exercises.check_masked_attention(...) is False
-    assert "not attempted yet" in capsys.readouterr().out
-    assert exercises.check_masked_attention(reference_masked) is True
-    assert exercises.check_masked_attention(lambda q, k, v, mask: reference(q, k, v)) is False
-    assert "exactly" in capsys.readouterr().out
-    assert exercises.check_masked_attention(lambda q, k, v, mask: reference_masked(q, k, v, ~mask)) is False
-    assert "True in the mask means" in capsys.readouterr().out
+def test_without_positions_any_reordering_gives_the_same_logits():
+    seed_everything(0)
+    model = SelfAttentionClassifier(len(VOCAB), positions=False).eval()
+    captions = ["not awful but lovely", "not lovely but awful", "lovely but not awful", "awful lovely not but"]
+    logits = model({"text": VOCAB.encode_batch(captions)})
+    assert torch.allclose(logits, logits[:1].expand(4, 2), atol=1e-6)
+    with_positions = SelfAttentionClassifier(len(VOCAB)).eval()({"text": VOCAB.encode_batch(captions[:2])})
+    assert not torch.allclose(with_positions[0], with_positions[1], atol=1e-3)
 
-    def after_softmax(q, k, v, mask):
-        weights = reference(q, k, v)[1].masked_fill(~mask, 0.0)  # zeros, but rows no longer sum to 1
-        return weights @ v, weights
 
-    assert exercises.check_masked_attention(after_softmax) is False
-    assert "other weights are off" in capsys.readouterr().out
+def test_captions_longer_than_the_positions_are_refused():
+    model = SelfAttentionClassifier(len(VOCAB), max_len=3)
+    with pytest.raises(ValueError, match="max_len"):
+        model({"text": VOCAB.encode_batch(["not awful but lovely"])})
+
+
+def test_only_the_model_with_positions_learns_the_word_order_task():
+    _, train = order_data(400, seed=0)
+    _, test = order_data(200, seed=1)
+    accuracy = {}
+    for positions in (False, True):
+        seed_everything(0)
+        model = SelfAttentionClassifier(len(VOCAB), positions=positions)
+        fit(model, make_loader(train, 32, True), epochs=8, lr=1e-2, schedule="one_cycle", progress=False)
+        accuracy[positions] = evaluate(model, make_loader(test, 256, False))["accuracy"]
+    assert accuracy[False] == 0.5  # each pair gets the same answer twice: one right, one wrong
+    assert accuracy[True] > 0.8

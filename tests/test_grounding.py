@@ -1,13 +1,14 @@
-"""mmlab.grounding: the caption's query over picture cells, supervised attention, peak hits."""
+"""mmlab.grounding: the caption's query over picture cells, named cells, supervised attention, peaks."""
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 
 from mmlab.data.text import Vocab
 from mmlab.encoders import EncoderOutput
 from mmlab.features import FeatureDataset
-from mmlab.grounding import attention_loss, grounding_model, peak_hits
+from mmlab.grounding import attention_loss, attention_maps, grounding_model, named_cells, peak_hits
 from mmlab.train import fit, make_loader
 from mmlab.utils import seed_everything
 
@@ -34,9 +35,8 @@ def test_the_model_attends_over_cells_and_the_supervised_loss_moves_attention_to
     assert model(batch).shape == (8, 2) and model.fusion.weights.shape == (8, 1, 4)
 
     def share_on_named(net) -> float:
-        net.eval()
-        net(data[list(range(len(data)))])
-        hits = peak_hits(net.fusion.weights, data.named)
+        _, weights = attention_maps(net, data[list(range(len(data)))])  # (n, heads, cells)
+        hits = peak_hits(weights, data.named)
         return hits[data.named.any(dim=1)].float().mean().item()
 
     fit(model, make_loader(data, 32, True), epochs=15, lr=3e-2, loss_fn=attention_loss(model, 1.0),
@@ -48,3 +48,22 @@ def test_peak_hits_read_the_peak_cell():
     weights = torch.tensor([[[0.1, 0.7, 0.2]], [[0.5, 0.2, 0.3]]])  # (B, heads, cells)
     named = torch.tensor([[False, True, False], [False, True, True]])
     assert peak_hits(weights, named).tolist() == [True, False]
+
+
+def test_named_cells_are_the_cells_of_the_named_object_and_none_for_negatives():
+    objects = [{"color": "red", "shape": "circle", "box": [0, 0, 16, 16]},  # the top-left 2 x 2 cells
+               {"color": "blue", "shape": "cross", "box": [40, 40, 56, 56]}]
+    frame = pd.DataFrame({"objects": [objects, objects, objects], "target": [0, 1, None]})
+    named = named_cells(frame, size=64)  # (3, 64)
+    assert named.shape == (3, 64) and named.dtype == torch.bool
+    assert named[0].nonzero().flatten().tolist() == [0, 1, 8, 9]
+    assert named[1].nonzero().flatten().tolist() == [45, 46, 53, 54]
+    assert not named[2].any()  # label 0: the named object is not in the picture
+
+
+def test_attention_maps_leave_the_model_in_eval_mode_and_give_one_map_per_head():
+    vocab, data = toy_cells(8)
+    model = grounding_model(len(vocab), cell_dim=2, dim=8, num_heads=2).train()
+    logits, weights = attention_maps(model, data[list(range(8))])
+    assert logits.shape == (8, 2) and weights.shape == (8, 2, 4) and not model.training
+    assert torch.allclose(weights.sum(dim=-1), torch.ones(8, 2))
