@@ -7,7 +7,7 @@
                   keep the rate with the best dev AUROC
             run:  train with that rate for each seed; score the test split once
                   -> AUROC and accuracy, with the picture missing too, the unseen split when there
-                     is one, EMAP's additive AUROC, parameters and seconds
+                     is one, EMAP's additive AUROC, parameters and CPU seconds
 
 Every strategy gets the same budget (grid, epochs, patience, width), the inputs it was designed
 for (the encoders' tokens and pooled vectors; each fusion reads what it needs), and the same
@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 import pandas as pd
+import torch.nn as nn
 from scipy import stats
 from tqdm.auto import tqdm
 
@@ -63,17 +64,17 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, lrs: Sequen
     """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds."""
     settings = {"head": head, "hidden": hidden, "modality_dropout": modality_dropout, "epochs": epochs,
                 "patience": patience, "device": device, "progress": False}
-    tuned = {}
-    for lr in lrs:  # seed 0 at each rate; the best one is reused as the run of seed 0
-        net, history = train_model(prepared, "fusion", fusion, lr=lr, seed=0, **settings)
-        tuned[lr] = (history.attrs["best"], net)
-    lr = max(tuned, key=lambda rate: tuned[rate][0])
+
+    def train(lr: float, seed: int) -> tuple[nn.Module, float, float]:
+        started = time.process_time()  # CPU seconds: the cost, whatever else the machine is doing
+        net, history = train_model(prepared, "fusion", fusion, lr=lr, seed=seed, **settings)
+        return net, history.attrs["best"], time.process_time() - started
+
+    tuned = {lr: train(lr, seed=0) for lr in lrs}  # the best rate's run is also the run of seed 0
+    lr = max(tuned, key=lambda rate: tuned[rate][1])  # by dev AUROC
     rows = []
     for seed in range(seeds):
-        started = time.perf_counter()
-        net = tuned[lr][1] if seed == 0 else train_model(prepared, "fusion", fusion, lr=lr, seed=seed,
-                                                          **settings)[0]
-        seconds = time.perf_counter() - started
+        net, _, seconds = tuned[lr] if seed == 0 else train(lr, seed)
         test = prepared.features["test"]
         row = {"task": prepared.name, "fusion": fusion, "head": head, "modality_dropout": modality_dropout,
                "seed": seed, "lr": lr, **score(net, test, device),
@@ -132,8 +133,8 @@ def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None 
 
 def summarise(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     """One row per (task, fusion, head, modality_dropout): the mean of `metric` over seeds and its
-    95 % interval (ci_low, ci_high), n_seeds, params, mean seconds, and the means of the other
-    measured columns (accuracy, no-image, unseen, additive)."""
+    95 % interval (ci_low, ci_high), n_seeds, params, the mean CPU seconds of one training run,
+    and the means of the other measured columns (accuracy, no-image, unseen, additive)."""
     keys = ["task", "fusion", "head", "modality_dropout"]
     extra = [c for c in ("accuracy", "auroc_no_image", "auroc_unseen", "auroc_additive") if c in runs]
     rows = []
