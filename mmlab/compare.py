@@ -58,10 +58,14 @@ def without_picture(features):
     return features.replace(image=missing(features.image))
 
 
-def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, lrs: Sequence[float] = LEARNING_RATES,
-                 head: str = "mlp", modality_dropout: float = 0.0, hidden: int = 64, epochs: int = 20,
-                 patience: int = 3, emap_n: int = 200, device: str = "auto") -> list[dict]:
-    """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds."""
+def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed: int = 0,
+                 lrs: Sequence[float] = LEARNING_RATES, head: str = "mlp", modality_dropout: float = 0.0,
+                 hidden: int = 64, epochs: int = 20, patience: int = 3, emap_n: int = 200,
+                 device: str = "auto") -> list[dict]:
+    """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds.
+
+    The seeds are first_seed, first_seed + 1, ...; the tuning runs use the first of them.
+    """
     settings = {"head": head, "hidden": hidden, "modality_dropout": modality_dropout, "epochs": epochs,
                 "patience": patience, "device": device, "progress": False}
 
@@ -70,11 +74,11 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, lrs: Sequen
         net, history = train_model(prepared, "fusion", fusion, lr=lr, seed=seed, **settings)
         return net, history.attrs["best"], time.process_time() - started
 
-    tuned = {lr: train(lr, seed=0) for lr in lrs}  # the best rate's run is also the run of seed 0
+    tuned = {lr: train(lr, first_seed) for lr in lrs}  # the best rate's run is also the first seed's
     lr = max(tuned, key=lambda rate: tuned[rate][1])  # by dev AUROC
     rows = []
-    for seed in range(seeds):
-        net, _, seconds = tuned[lr] if seed == 0 else train(lr, seed)
+    for seed in range(first_seed, first_seed + seeds):
+        net, _, seconds = tuned[lr] if seed == first_seed else train(lr, seed)
         test = prepared.features["test"]
         row = {"task": prepared.name, "fusion": fusion, "head": head, "modality_dropout": modality_dropout,
                "seed": seed, "lr": lr, **score(net, test, device),
