@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mmlab.data.drawing import COLORS, ICONS, SHAPES
-from mmlab.data.scenes import (Scene, Thing, combinations, describe, render, render_batch,
-                               sample_scene, scene_rows)
+from mmlab.data.scenes import (Scene, Thing, all_captions, combinations, describe, render,
+                               render_batch, sample_scene, scene_rows)
 from mmlab.data.text import simple_tokenize
 
 
@@ -21,14 +21,16 @@ def overlap(a: Thing, b: Thing) -> bool:
 
 
 def test_same_seed_same_scenes_and_pictures_other_seed_others():
-    first, again = scene_rows(50, seed=3, kinds=("shape", "icon")), scene_rows(50, seed=3, kinds=("shape", "icon"))
+    first = scene_rows(50, seed=3, kinds=("shape", "icon"))
+    again = scene_rows(50, seed=3, kinds=("shape", "icon"))
     assert [r["text"] for r in first] == [r["text"] for r in again]
     assert [r["scene"] for r in first] == [r["scene"] for r in again]
-    assert torch.equal(render_batch([r["scene"] for r in first]), render_batch([r["scene"] for r in again]))
+    pictures = render_batch([r["scene"] for r in first])
+    assert torch.equal(pictures, render_batch([r["scene"] for r in again]))
     other = scene_rows(50, seed=4, kinds=("shape", "icon"))
     assert [r["scene"] for r in first] != [r["scene"] for r in other]
-    assert [r["scene"] for r in scene_rows(20, seed=3, kinds=("shape", "icon"))] == \
-        [r["scene"] for r in first[:20]]  # a longer list starts with the same rows
+    shorter = scene_rows(20, seed=3, kinds=("shape", "icon"))
+    assert [r["scene"] for r in shorter] == [r["scene"] for r in first[:20]]  # same first rows
 
 
 def test_things_do_not_overlap_stay_inside_and_are_different():
@@ -50,7 +52,8 @@ def test_exclude_is_never_drawn():
     drawn = {(t.color, t.name) for row in rows for t in row["scene"].things}
     assert not drawn & held_out
     assert ("red", "square") in drawn and ("blue", "circle") in drawn  # the parts still occur
-    assert len(combinations(("shape", "icon"), held_out)) == len(COLORS) * len(SHAPES) + len(ICONS) - 3
+    every = len(COLORS) * len(SHAPES) + len(ICONS)
+    assert len(combinations(("shape", "icon"), held_out)) == every - 3
 
 
 def test_captions_name_every_thing_with_its_colour():
@@ -83,10 +86,23 @@ def test_describe_uses_articles_and_lists():
     captions = {describe(scene, random.Random(seed)) for seed in range(40)}
     assert "a red circle and a sun" in captions
     assert "a red circle on the left and a sun in the middle" in captions
+    assert captions == all_captions(scene)  # describe picks one of the true captions
+
+
+def test_all_captions_are_shared_by_scenes_with_the_same_things():
+    circle = Thing("shape", "circle", "red", (0, 0, 15, 15))
+    moved = Thing("shape", "circle", "red", (44, 10, 59, 25))
+    here, there = Scene([circle], size=64), Scene([moved], size=64)
+    assert all_captions(here) == all_captions(Scene([circle], size=64, background=(1, 2, 3)))
+    shared = all_captions(here) & all_captions(there)
+    assert shared == {"a red circle", "a picture of a red circle", "there is a red circle",
+                      "i see a red circle"}  # the captions that do not say where
+    assert "there is a red circle on the left" in all_captions(here) - shared
 
 
 def test_render_draws_the_things_on_the_background():
-    scene = Scene([Thing("shape", "square", "blue", (10, 10, 40, 40))], size=64, background=(200, 200, 200))
+    square = Thing("shape", "square", "blue", (10, 10, 40, 40))
+    scene = Scene([square], size=64, background=(200, 200, 200))
     picture = render(scene)
     assert picture.mode == "RGB" and picture.size == (64, 64)
     assert picture.getpixel((2, 2)) == (200, 200, 200)

@@ -147,17 +147,37 @@ def join_words(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def listed(scene: Scene) -> str:
+    """The things, left to right: "a red circle and a spider"."""
+    return join_words([with_article(thing.phrase) for thing in scene.things])
+
+
+def placed(scene: Scene) -> str:
+    """The things with their places: "a red circle on the left and a spider on the right"."""
+    return join_words([f"{with_article(thing.phrase)} {PLACE_WORDS[scene.where(thing)]}"
+                       for thing in scene.things])
+
+
 def describe(scene: Scene, rng: random.Random) -> str:
-    """A caption naming every thing in the scene (colour and name), sometimes with its place.
+    """A caption naming every thing in the scene (colour and name), half the time with its place.
 
     "a red circle and a blue square", "a picture of a spider",
     "there is a yellow cross on the left", "a sun in the middle and a green triangle on the right".
     """
     if rng.random() < 0.5:
-        things = join_words([with_article(thing.phrase) for thing in scene.things])
-        return rng.choice(LIST_TEMPLATES).format(things=things)
-    placed = [f"{with_article(thing.phrase)} {PLACE_WORDS[scene.where(thing)]}" for thing in scene.things]
-    return rng.choice(PLACED_TEMPLATES).format(things=join_words(placed))
+        return rng.choice(LIST_TEMPLATES).format(things=listed(scene))
+    return rng.choice(PLACED_TEMPLATES).format(things=placed(scene))
+
+
+def all_captions(scene: Scene) -> frozenset[str]:
+    """Every caption `describe` can give for this scene: the captions that are true of it.
+
+    Two scenes with the same things in the same places share all their captions; with the same
+    things elsewhere, only the captions without places. Notebook 05 counts a caption as a right
+    answer for a picture when it is in this set.
+    """
+    return frozenset([template.format(things=listed(scene)) for template in LIST_TEMPLATES]
+                     + [template.format(things=placed(scene)) for template in PLACED_TEMPLATES])
 
 
 def scene_rows(n: int, seed: int = 0, size: int = 64, n_things: tuple[int, int] = (1, 3),
