@@ -12,7 +12,7 @@ The other B - 1 captions of the batch are the negatives. At initialisation every
 the same, so each cross-entropy is ln(B). The scale (1 / temperature) starts at 1 / 0.07 and is
 learned through its logarithm, clamped at 100 as in the paper. Templated captions repeat: when
 a caption is also true of another picture of the batch, `targets` marks every true pair, and
-each row (column) spreads its target evenly over its positives.
+each row (column) is scored on the probability of all its true pairs together.
 
 Retrieval on a gallery: for each picture, rank all captions (image -> text), and for each
 caption all pictures (text -> image); Recall@K is the share of queries with a right answer in
@@ -22,6 +22,7 @@ their top K. Notebook 05 (contrastive alignment) teaches all of this, section by
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -31,6 +32,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmlab.data.text import TokenBatch
+from mmlab.encoders import EncoderOutput
+from mmlab.features import FeatureDataset
+from mmlab.train import make_loader
+from mmlab.utils import to_device
 
 INIT_SCALE = 1 / 0.07  # CLIP's initial temperature, 0.07
 MAX_SCALE = 100.0  # CLIP clamps the scale here, so that the logits cannot grow without bound
@@ -45,16 +50,21 @@ def clip_logits(image_emb: torch.Tensor, text_emb: torch.Tensor,
 def symmetric_cross_entropy(logits: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
     """The mean of the image -> text (rows) and text -> image (columns) cross-entropies.
 
-    `targets` (B, B), bool or 0/1: the true pairs; None means the diagonal (pair i is picture i
-    with caption i). Each row, and each column, spreads its probability evenly over its positives.
+    `targets` (B, B) bool: the true pairs; None means the diagonal (pair i is picture i with
+    caption i). With targets, each way is -log(the softmax probability of all true pairs
+    together), so a model that ranks every true caption above every false one reaches 0 however
+    it shares the probability among them (the multiple-positive loss of MIL-NCE).
     """
     if targets is None:
         diagonal = torch.arange(len(logits), device=logits.device)  # (B,)
         return (F.cross_entropy(logits, diagonal) + F.cross_entropy(logits.T, diagonal)) / 2
-    targets = targets.to(logits.dtype)  # (B, B)
-    image_to_text = targets / targets.sum(dim=1, keepdim=True)  # each row sums to 1
-    text_to_image = targets.T / targets.T.sum(dim=1, keepdim=True)  # each column sums to 1
-    return (F.cross_entropy(logits, image_to_text) + F.cross_entropy(logits.T, text_to_image)) / 2
+
+    def one_way(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        log_p = logits.log_softmax(dim=1)  # (B, B), each row sums to 1 in probability
+        return -log_p.masked_fill(~positives, -math.inf).logsumexp(dim=1).mean()
+
+    targets = targets.bool()
+    return (one_way(logits, targets) + one_way(logits.T, targets.T)) / 2
 
 
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor | float,
@@ -65,7 +75,17 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
 
 def caption_positives(truths: Sequence[Collection[str]], captions: Sequence[str]) -> torch.Tensor:
     """(N, M) bool: True where caption j is true of picture i (it is in truths[i])."""
-    return torch.tensor([[caption in truth for caption in captions] for truth in truths])
+    columns = defaultdict(list)  # caption -> the columns that hold it
+    for j, caption in enumerate(captions):
+        columns[caption].append(j)
+    rows, cols = [], []  # one (row, column) per true pair
+    for i, truth in enumerate(truths):
+        for caption in truth:
+            cols += columns.get(caption, [])
+            rows += [i] * (len(cols) - len(rows))
+    positives = torch.zeros(len(truths), len(captions), dtype=torch.bool)  # (N, M)
+    positives[rows, cols] = True
+    return positives
 
 
 def batch_loss(logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
@@ -85,7 +105,7 @@ class CLIP(nn.Module):
     (B, 3, H, W) and batch["text"] (a TokenBatch). `learn_scale=False` keeps the scale fixed.
     """
 
-    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int = 64,
+    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int = 256,
                  init_scale: float = INIT_SCALE, learn_scale: bool = True) -> None:
         super().__init__()
         self.image_encoder, self.text_encoder = image_encoder, text_encoder
@@ -113,19 +133,32 @@ class CLIP(nn.Module):
         return clip_logits(image_emb, text_emb, self.scale())  # (B, B)
 
 
+class LockedTower(nn.Module):
+    """A tower trained beforehand and locked: the batch holds its pooled output (B, dim), computed
+    once. Training the other tower against it is LiT (locked-image tuning, Zhai et al. 2022)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, features: torch.Tensor) -> EncoderOutput:
+        return EncoderOutput(features.unsqueeze(1), features, None)  # one token: the pooled vector
+
+
 @torch.no_grad()
 def embed(model: CLIP, images: torch.Tensor, text: TokenBatch,
-          batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit vectors of every picture (N, E) and every caption (M, E), in eval mode, on the CPU."""
+          batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors of every picture (N, E) and every caption (M, E), in eval mode, on the CPU.
+
+    `images` is whatever the image tower takes: pictures (N, 3, H, W), or features (N, D) for a
+    `LockedTower`.
+    """
     model.eval()
     device = model.log_scale.device
-    image_emb = torch.cat([model.embed_images(images[i:i + batch_size].to(device)).cpu()
-                           for i in range(0, len(images), batch_size)])  # (N, E)
-    ids, mask = text
-    text_emb = torch.cat([model.embed_texts(TokenBatch(ids[i:i + batch_size].to(device),
-                                                       mask[i:i + batch_size].to(device))).cpu()
-                          for i in range(0, len(ids), batch_size)])  # (M, E)
-    return image_emb, text_emb
+    chunks = lambda entry: make_loader(FeatureDataset(x=entry), batch_size, shuffle=False)
+    image_emb = [model.embed_images(to_device(batch["x"], device)).cpu() for batch in chunks(images)]
+    text_emb = [model.embed_texts(to_device(batch["x"], device)).cpu() for batch in chunks(text)]
+    return torch.cat(image_emb), torch.cat(text_emb)  # (N, E), (M, E)
 
 
 def recall_at_k(similarity: torch.Tensor, positives: torch.Tensor, k: int) -> float:

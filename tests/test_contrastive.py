@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlab.contrastive import (CLIP, INIT_SCALE, MAX_SCALE, batch_loss, caption_positives,
-                               chance_recall_at_k, clip_loss, embed, recall_at_k, retrieval_table)
+from mmlab.contrastive import (CLIP, INIT_SCALE, MAX_SCALE, LockedTower, batch_loss,
+                               caption_positives, chance_recall_at_k, clip_loss, embed, recall_at_k,
+                               retrieval_table, symmetric_cross_entropy)
 from mmlab.data.scenes import all_captions, render_batch, scene_rows
 from mmlab.data.text import Vocab
 from mmlab.encoders import BagOfEmbeddings, SmallCNN
@@ -74,15 +75,16 @@ def test_duplicate_captions_as_positives():
     image[1] = image[0]  # pictures 0 and 1 show the same thing ...
     text = image.clone()  # ... and their captions say it in the same words
     positives = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]).bool()
-    logits = MAX_SCALE * image @ text.T  # (4, 4)
-    soft = positives.float() / positives.sum(dim=1, keepdim=True)  # rows 0, 1: 1/2 per positive
-    expected = (F.cross_entropy(logits, soft) + F.cross_entropy(logits.T, soft.T)) / 2
-    loss = clip_loss(image, text, MAX_SCALE, positives).item()
-    assert loss == pytest.approx(expected.item(), abs=1e-6)
-    # a perfect model still pays ln 2 on rows 0 and 1: two equal captions cannot be told apart
-    assert loss == pytest.approx(math.log(2) / 2, abs=1e-4)
-    wrong = torch.eye(4, dtype=torch.bool)[[3, 2, 1, 0]]
-    assert clip_loss(image, text, MAX_SCALE, wrong).item() > 10
+    # as negatives, a perfect model still pays ln 2 on rows and columns 0 and 1: the two equal
+    # captions cannot be told apart, and only one of them counts as right
+    assert clip_loss(image, text, MAX_SCALE).item() == pytest.approx(math.log(2) / 2, abs=1e-4)
+    assert clip_loss(image, text, MAX_SCALE, positives).item() < 1e-4  # as positives: no cost
+    logits = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    p_rows, p_cols = logits.softmax(dim=1), logits.softmax(dim=0)
+    rows_right, cols_right = (p_rows * positives).sum(1), (p_cols * positives).sum(0)
+    by_hand = -(rows_right.log().mean() + cols_right.log().mean()) / 2  # -log P(a true pair)
+    loss = symmetric_cross_entropy(logits, positives)
+    assert loss.item() == pytest.approx(by_hand.item(), abs=1e-6)
 
 
 def test_caption_positives_and_batch_loss():
@@ -152,3 +154,14 @@ def test_clip_model_scale_and_a_short_training_run():
     assert torch.allclose(image_emb.norm(dim=1), torch.ones(64), atol=1e-5)
     fixed = CLIP(SmallCNN(), BagOfEmbeddings(len(vocab)), learn_scale=False, init_scale=1.0)
     assert not fixed.log_scale.requires_grad and fixed.scale().item() == pytest.approx(1.0)
+
+
+def test_locked_tower_serves_precomputed_features():
+    features = torch.randn(5, 8)  # (N, D), computed once
+    out = LockedTower(8)(features)
+    assert out.pooled is features and out.tokens.shape == (5, 1, 8) and out.mask is None
+    vocab = Vocab.build(["a red circle", "a sun"])
+    model = CLIP(LockedTower(8), BagOfEmbeddings(len(vocab)), embed_dim=4)
+    image_emb, text_emb = embed(model, features, vocab.encode_batch(["a sun", "a red circle", "a sun"]))
+    assert image_emb.shape == (5, 4) and text_emb.shape == (3, 4)
+    assert torch.allclose(text_emb[0], text_emb[2])  # the same caption, the same vector
