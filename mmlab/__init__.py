@@ -3,6 +3,7 @@
 One pipeline, one module per step; the notebooks import their plumbing from here:
 
     mmlab.data         SynthMemes generator, MemeDataset (Hateful Memes layout), checks  (notebook 00)
+    mmlab.data.scenes  pictures of shapes and icons with captions that describe them      (05)
     mmlab.encoders     image and text encoders; every one returns EncoderOutput(tokens, pooled, mask)  (01)
     mmlab.pretrain     pretraining encoders on unimodal labels, cached                     (01)
     mmlab.features     frozen features of every split, cached and standardised; FeatureDataset  (01)
@@ -14,6 +15,7 @@ One pipeline, one module per step; the notebooks import their plumbing from here
     mmlab.experiment   data -> features -> model -> fit -> results: what `mmlab train` runs  (04)
     mmlab.compare      the fusion study: seeds, intervals, tuned per strategy               (03)
     mmlab.explain      what a model relies on: EMAP                                          (03)
+    mmlab.contrastive  CLIP: the symmetric contrastive loss, two towers, retrieval metrics  (05)
     mmlab.viz, mmlab.widgets   what the learner looks at
     mmlab.exercises    checkers for the notebooks' exercises
     mmlab.utils        seed_everything, limit_threads, choose_device
