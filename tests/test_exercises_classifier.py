@@ -22,7 +22,8 @@ def verdict(check, answer, capsys) -> tuple[bool, str]:
 
 def loop_version(frame):
     groups = set(frame["group"])
-    return sum(bool(frame.loc[frame["group"] == group, "correct"].all()) for group in groups) / len(groups)
+    right = sum(bool(frame.loc[frame["group"] == group, "correct"].all()) for group in groups)
+    return right / len(groups)
 
 
 @pytest.mark.parametrize("pair_accuracy", [
@@ -44,8 +45,8 @@ def test_pair_accuracy_accepts_correct_variants(pair_accuracy, capsys):
     (lambda f: 100 * f.groupby("group")["correct"].all().mean(), "percentage"),
     (lambda f: f.groupby("group")["correct"].mean().mean(), "half a point"),
     (lambda f: f.groupby("group")["correct"].transform("all").mean(), "share of *rows*"),
-    (lambda f: f.groupby("group").filter(lambda g: len(g) == 2).groupby("group")["correct"].all().mean(),
-     "two-member groups only"),
+    (lambda f: f.groupby("group").filter(lambda g: len(g) == 2).groupby("group")["correct"]
+     .all().mean(), "two-member groups only"),
     (lambda f: f.drop_duplicates("group")["correct"].mean(), "first member"),
     (lambda f: f.groupby("group")["correct"].last().mean(), "last member"),
     (lambda f: f.groupby("group")["correct"].all(), "one value per group"),
@@ -71,7 +72,8 @@ def test_pair_accuracy_untouched_or_not_a_function(capsys):
 def test_pair_frames_tell_every_mistake_apart():
     """On each frame, the right answer and every mistake are at least 0.02 apart."""
     for frame in classifier.pair_frames():
-        values = [classifier._share_all_right(frame)] + [m(frame) for m, _ in classifier.PAIR_MISTAKES]
+        values = [classifier._share_all_right(frame)]
+        values += [mistake(frame) for mistake, _ in classifier.PAIR_MISTAKES]
         assert all(abs(a - b) > 0.02 for a, b in itertools.combinations(values, 2))
 
 

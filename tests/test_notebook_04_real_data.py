@@ -44,11 +44,13 @@ def test_the_data_folder_is_a_papermill_parameter_with_an_environment_override()
     cells = nbformat.read(NOTEBOOK, as_version=4).cells
     tagged = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1
-    assert 'os.environ.get("MMLAB_DATA")' in tagged[0].source and "synthmemes_path" in tagged[0].source
+    assert 'os.environ.get("MMLAB_DATA")' in tagged[0].source
+    assert "synthmemes_path" in tagged[0].source  # the default: the SynthMemes folder
 
 
 @pytest.mark.parametrize("phase", [1, 2])
-def test_notebook_runs_on_the_real_layout_and_writes_submissions(phase, real_phase_1, real_phase_2, shared_home):
+def test_notebook_runs_on_the_real_layout_and_writes_submissions(phase, real_phase_1, real_phase_2,
+                                                                 shared_home):
     data = {1: real_phase_1, 2: real_phase_2}[phase]
     notebook = run_notebook(data, shared_home)  # raises CellExecutionError on any error
 
@@ -59,7 +61,8 @@ def test_notebook_runs_on_the_real_layout_and_writes_submissions(phase, real_pha
     for split in TEST_SPLITS[phase]:
         path = shared_home / "runs" / "04_meme_classifier" / f"submission_{split}.csv"
         submission = pd.read_csv(path)
-        ids = [json.loads(line)["id"] for line in (data / f"{split}.jsonl").read_text().splitlines()]
+        lines = (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        ids = [json.loads(line)["id"] for line in lines]
         assert list(submission.columns) == ["id", "proba", "label"]
         assert submission["id"].tolist() == ids  # one row per test meme, in the file's order
         assert submission["proba"].between(0, 1).all()

@@ -7,7 +7,8 @@
 - Exercise 2 `check_text_only_pairs`: predict, before running, how many same-caption pairs a
   text-only model gets both right (against the clean labels).
 - Exercise 3 `check_softmax_fix`: which single change fixes softmax + `CrossEntropyLoss`.
-- Exercise 4 `check_evaluation_bugs`: which lines of an evaluation loop (`EVALUATION_LOOP`) are bugs.
+- Exercise 4 `check_evaluation_bugs`: which lines of an evaluation loop (`EVALUATION_LOOP`) are
+  bugs.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ PAIR_MISTAKES: list[tuple[Callable[[pd.DataFrame], float], str]] = [
 
 
 def _as_number(value: Any) -> float | None:
-    """A learner's answer as a float, or None. A pandas object with one value counts as that value."""
+    """A learner's answer as a float, or None (a pandas object with one value counts as it)."""
     if isinstance(value, (pd.Series, pd.DataFrame)) and value.size == 1:
         value = value.to_numpy().item()
     if isinstance(value, (bool, np.bool_)):
@@ -96,8 +97,8 @@ def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -
     """Exercise 1: `pair_accuracy(frame)` -> share of `group`s whose rows are all `correct`."""
     name = "Exercise 1 (confounder pairs both right)"
     if not_attempted(pair_accuracy):
-        return skipped(name, "Hint: first decide, for each group, whether all of its memes are right; "
-                             "then take the share of groups.")
+        return skipped(name, "Hint: first decide, for each group, whether all of its memes are "
+                             "right; then take the share of groups.")
     if not callable(pair_accuracy):
         return report(name, False, "expected a function, e.g. `def pair_accuracy(frame): ...`.")
     frames = pair_frames()
@@ -107,26 +108,28 @@ def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -
         if not ran:
             return False
         if got is None:
-            return skipped(name, "Your function returns nothing yet: `return` the share as a number.")
+            return skipped(name, "Your function returns nothing yet: `return` the share as a "
+                                 "number.")
         if isinstance(got, pd.Series) and len(got) == frame["group"].nunique():
-            return report(name, False, "you returned one value per group (a Series); now take the share of "
-                                       "groups whose value is True, e.g. with `.mean()`.")
+            return report(name, False, "you returned one value per group (a Series); now take the "
+                                       "share of groups whose value is True, e.g. with `.mean()`.")
         value = _as_number(got)
         if value is None:
-            return report(name, False, f"expected one number between 0 and 1, got {type(got).__name__}.")
+            return report(name, False, "expected one number between 0 and 1, got "
+                                       f"{type(got).__name__}.")
         values.append(value)
     expected = [_share_all_right(frame) for frame in frames]
     if all(math.isclose(v, e, abs_tol=1e-9) for v, e in zip(values, expected)):
-        return report(name, True, "on both test frames you counted the groups with every member right. On "
-                                  "confounder pairs this is the number that tells reading both "
-                                  "modalities from guessing.")
+        return report(name, True, "on both test frames you counted the groups with every "
+                                  "member right. On confounder pairs this is the number that "
+                                  "tells reading both modalities from guessing.")
     for mistake, message in PAIR_MISTAKES:
         if all(math.isclose(v, mistake(frame), abs_tol=1e-9) for v, frame in zip(values, frames)):
             return report(name, False, message)
     first = frames[0]
     groups, right = first["group"].nunique(), int(first.groupby("group")["correct"].all().sum())
-    return report(name, False, f"on a frame with {groups} groups, {right} of them all right, your function "
-                               f"returned {values[0]:.3f} instead of {expected[0]:.3f}.")
+    return report(name, False, f"on a frame with {groups} groups, {right} of them all right, your "
+                               f"function returned {values[0]:.3f} instead of {expected[0]:.3f}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,36 +150,44 @@ def _prediction_as_share(prediction: Any) -> tuple[float | None, bool]:
     return value, False
 
 
+TEXT_ONLY_ANSWER = (
+    "none. The two memes of a same_text pair have the same caption, so a model that reads only the "
+    "caption gives both the same score and the same answer, while their clean labels are opposite: "
+    "exactly one is right, always.")
+TEXT_ONLY_HINTS = {  # a plausible wrong prediction -> what to think about
+    0.25: "0.25 treats the two answers as independent coin flips. Are they? Both memes of a pair "
+          "have the same caption, and the model reads nothing else.",
+    0.5: "0.5 is the share of *memes* such a model gets right in these pairs. The question asks "
+         "for pairs with *both* right: what does the model answer for two memes with the same "
+         "caption?",
+    1.0: "both right needs different answers for the two memes (their labels are opposite), and "
+         "the model sees the same caption twice.",
+}
+
+
 def check_text_only_pairs(prediction: Any) -> bool:
     """Exercise 2: the share of same_text pairs a text-only model gets both right (clean labels)."""
     name = "Exercise 2 (a text-only model on same-caption pairs)"
     if not_attempted(prediction):
-        return skipped(name, "Hint: write your prediction as a share between 0 and 1 before you run "
-                             "the cell below it.")
+        return skipped(name, "Hint: write your prediction as a share between 0 and 1 before you "
+                             "run the cell below it.")
     share, percentage = _prediction_as_share(prediction)
     if share is None:
         return report(name, False, f"expected a number between 0 and 1, got {prediction!r}.")
     if percentage and share != 0:
-        return report(name, False, f"{prediction!r} reads as a percentage ({share:.2f} as a share); write a "
-                                   "share between 0 and 1, and think again about what the model can tell apart.")
+        return report(name, False, f"{prediction!r} reads as a percentage ({share:.2f} as a "
+                                   "share); write a share between 0 and 1, and think again about "
+                                   "what the model can tell apart.")
     if not 0 <= share <= 1:
         return report(name, False, "a share lies between 0 and 1.")
     if share == 0:
-        return report(name, True, "none. The two memes of a same_text pair have the same caption, so a model "
-                                  "that reads only the caption gives both the same score and the same answer, "
-                                  "while their clean labels are opposite: exactly one is right, always.")
-    if math.isclose(share, 0.25):
-        return report(name, False, "0.25 treats the two answers as independent coin flips. Are they? Both "
-                                   "memes of a pair have the same caption, and the model reads nothing else.")
-    if math.isclose(share, 0.5):
-        return report(name, False, "0.5 is the share of *memes* such a model gets right in these pairs. The "
-                                   "question asks for pairs with *both* right: what does the model answer for "
-                                   "two memes with the same caption?")
-    if math.isclose(share, 1):
-        return report(name, False, "both right needs different answers for the two memes (their labels are "
-                                   "opposite), and the model sees the same caption twice.")
-    return report(name, False, f"{share:.2f} is what you might expect of a model that sees both modalities. "
-                               "This one reads only the caption, and both memes of a pair share it.")
+        return report(name, True, TEXT_ONLY_ANSWER)
+    for wrong, hint in TEXT_ONLY_HINTS.items():
+        if math.isclose(share, wrong):
+            return report(name, False, hint)
+    return report(name, False, f"{share:.2f} is what you might expect of a model that sees both "
+                               "modalities. This one reads only the caption, and both memes of a "
+                               "pair share it.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,15 +198,19 @@ def check_softmax_fix(fix: Any) -> bool:
     """Exercise 3: which single change fixes softmax followed by CrossEntropyLoss?"""
     name = "Exercise 3 (the double-softmax fix)"
     if not_attempted(fix):
-        return skipped(name, 'Hint: read what `CrossEntropyLoss` expects as its input. Answer "a" to "d".')
+        return skipped(name, 'Hint: read what `CrossEntropyLoss` expects as its input. Answer "a" '
+                             'to "d".')
     answer = str(fix).strip().lower().strip("()").strip()
     feedback = {
-        "a": (False, "`NLLLoss` expects *log*-probabilities: it would need `log_softmax`, not `softmax`. "
-                     "Two changes, then; which single change keeps everything else as it is?"),
-        "b": (True, "return logits and let `CrossEntropyLoss` apply its (log-)softmax once. For probabilities "
-                    "at prediction time, apply `softmax` outside the loss, as `mmlab.train.predict` does."),
+        "a": (False, "`NLLLoss` expects *log*-probabilities: it would need `log_softmax`, not "
+                     "`softmax`. Two changes, then; which single change keeps everything else "
+                     "as it is?"),
+        "b": (True, "return logits and let `CrossEntropyLoss` apply its (log-)softmax once. For "
+                    "probabilities at prediction time, apply `softmax` outside the loss, as "
+                    "`mmlab.train.predict` does."),
         "c": (False, "a softmax in the loss is exactly the bug: the loss already applies one."),
-        "d": (False, "the loss cannot reach 0 at any learning rate: its floor is log(1 + e^-1) = 0.313."),
+        "d": (False, "the loss cannot reach 0 at any learning rate: its floor is log(1 + e^-1) = "
+                     "0.313."),
     }
     if answer not in feedback:
         return report(name, False, f'answer with one letter, "a" to "d" (got {fix!r}).')
@@ -218,10 +233,10 @@ accuracy = ((proba > 0.5) == labels).float().mean()
 auroc = roc_auc_score(labels, proba > 0.5)"""
 
 EVALUATION_BUGS = {
-    1: "line 1 leaves the model in training mode, so dropout still drops features while it is scored: "
-       "`model.eval()`.",
-    5: "line 5 takes column 0, the probability of *harmless*; the probability of mean is column 1.",
-    9: "line 9 gives roc_auc_score 0/1 decisions; AUROC ranks memes by a score, so pass the "
+    1: "Line 1 leaves the model in training mode, so dropout still drops features while it is "
+       "scored: `model.eval()`.",
+    5: "Line 5 takes column 0, the probability of *harmless*; the probability of mean is column 1.",
+    9: "Line 9 gives roc_auc_score 0/1 decisions; AUROC ranks memes by a score, so pass the "
        "probabilities (`proba`), not `proba > 0.5`.",
 }
 EVALUATION_FINE = {
@@ -257,24 +272,26 @@ def check_evaluation_bugs(bugs: Any) -> bool:
     """Exercise 4: the set of line numbers of `EVALUATION_LOOP` that are bugs."""
     name = "Exercise 4 (review an evaluation loop)"
     if not_attempted(bugs) or (isinstance(bugs, (set, frozenset, list, tuple, str)) and not bugs):
-        return skipped(name, "Hint: for each line, ask what it computes on a model that has dropout, and "
-                             "what roc_auc_score needs.")
+        return skipped(name, "Hint: for each line, ask what it computes on a model that has "
+                             "dropout, and what roc_auc_score needs.")
     lines = _line_numbers(bugs)
     if lines is None:
         return report(name, False, "expected the line numbers as a set of integers, e.g. {2, 7}.")
-    unknown = sorted(line for line in lines if line not in EVALUATION_BUGS and line not in EVALUATION_FINE)
+    unknown = sorted(lines - set(EVALUATION_BUGS) - set(EVALUATION_FINE))
     if unknown:
         return report(name, False, f"the loop has lines 1 to 9; there is no line {unknown[0]}.")
     wrongly_flagged = sorted(lines - set(EVALUATION_BUGS))
     missed = sorted(set(EVALUATION_BUGS) - lines)
     if wrongly_flagged:
-        return report(name, False, f"{EVALUATION_FINE[wrongly_flagged[0]]} Look again at the others.")
+        return report(name, False, f"{EVALUATION_FINE[wrongly_flagged[0]]} Look again at the "
+                                   "others.")
     if missed:
         found = f"{len(lines)} of the {len(EVALUATION_BUGS)} bugs found. " if lines else ""
         hints = {1: "Hint: what does dropout do while the model is being scored?",
                  5: "Hint: which column of the softmax is the probability of *mean* (label 1)?",
                  9: "Hint: what does AUROC need, decisions or scores?"}
         return report(name, False, found + hints[missed[0]])
-    return report(name, True, "all three: " + " ".join(EVALUATION_BUGS.values()) + " None of them raises an "
-                              "error; each quietly changes the numbers, which is why mmlab has one "
-                              "evaluation (`mmlab.train.evaluate`) that every notebook shares.")
+    return report(name, True, "all three. " + " ".join(EVALUATION_BUGS.values()) + " None of "
+                              "them raises an error; each quietly changes the numbers, which is "
+                              "why mmlab has one evaluation (`mmlab.train.evaluate`) that every "
+                              "notebook shares.")
