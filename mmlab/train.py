@@ -5,7 +5,7 @@ one score per class: (B, C), or (B, C, ...) for a model that classifies every ce
 every position of a sequence, with labels (B, ...); a label of -100 (`IGNORE`) is left out of the
 loss and the accuracy, as in `torch.nn.functional.cross_entropy`.
 Pretraining an encoder, training a fusion head, the grounding model of notebook 02 and the meme
-classifier of notebook 04 all go through this one loop (notebook 04, section 3, walks through it).
+classifier of notebook 04 all go through this one loop (notebook 04, sections 2 and 4, build it).
 
 One epoch of `fit`:
 

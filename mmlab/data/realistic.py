@@ -32,8 +32,9 @@ Every row records *why* it has its label, so that explanations and errors can be
 against the truth: `reason` (text, image, interaction or benign), `label_clean` and `flipped`,
 the caption's key words and their positions (`cue_words`, `cue_positions`: indices into
 `text.split()`), the icon and its box in pixels (`image_concept`, `icon_box`), and the
-confounder `group` and kind (`confounder`). No notebook teaches these memes yet (notebook 00
-explains the clean ones); datasets/synthmemes.md describes them and their calibration.
+confounder `group` and kind (`confounder`). Notebook 00 introduces them after the clean memes;
+notebooks 01, 03, 04 and 06 train and explain on them; datasets/synthmemes.md describes them
+and their calibration.
 """
 
 from __future__ import annotations
