@@ -7,7 +7,7 @@
                   keep the rate with the best dev AUROC
             run:  train with that rate for each seed; score the test split once
                   -> AUROC and accuracy, with the picture missing too, the unseen split when there
-                     is one, EMAP's additive AUROC, parameters and CPU seconds
+                     is one, EMAP's gap (what the interactions add), parameters and CPU seconds
 
 Every strategy gets the same budget (grid, epochs, patience, width), the inputs it was designed
 for (the encoders' tokens and pooled vectors; each fusion reads what it needs), and the same
@@ -60,7 +60,7 @@ def without_picture(features):
 
 def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed: int = 0,
                  lrs: Sequence[float] = LEARNING_RATES, head: str = "mlp", modality_dropout: float = 0.0,
-                 hidden: int = 64, epochs: int = 20, patience: int = 3, emap_n: int = 200,
+                 hidden: int = 64, epochs: int = 20, patience: int = 3, emap_n: int = 300,
                  device: str = "auto") -> list[dict]:
     """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds.
 
@@ -88,7 +88,8 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed:
         if "unseen" in prepared.features:
             row["auroc_unseen"] = score(net, prepared.features["unseen"], device)["auroc"]
         if emap_n:
-            row["auroc_additive"] = emap(net, test, n=emap_n)["auroc_additive"]
+            projected = emap(net, test, n=emap_n)  # both AUROCs on the same sample of test memes
+            row["emap_gap"] = projected["auroc"] - projected["auroc_additive"]
         rows.append(row)
     return rows
 
@@ -104,7 +105,7 @@ def _run_job(job: tuple) -> list[dict]:
 def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None = None, *, seeds: int = 5,
                     lrs: Sequence[float] = LEARNING_RATES, heads: Sequence[str] = ("mlp",),
                     modality_dropout: Sequence[float] = (0.0,), hidden: int = 64, epochs: int = 20,
-                    n: int | None = None, emap_n: int = 200, device: str = "auto", jobs: int | None = None,
+                    n: int | None = None, emap_n: int = 300, device: str = "auto", jobs: int | None = None,
                     progress: bool = True) -> pd.DataFrame:
     """Run the study; one row per (task, fusion, head, modality dropout, seed). See `summarise`.
 
@@ -138,9 +139,9 @@ def compare_fusions(tasks: Sequence[str] = TASKS, fusions: Sequence[str] | None 
 def summarise(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     """One row per (task, fusion, head, modality_dropout): the mean of `metric` over seeds and its
     95 % interval (ci_low, ci_high), n_seeds, params, the mean CPU seconds of one training run,
-    and the means of the other measured columns (accuracy, no-image, unseen, additive)."""
+    and the means of the other measured columns (accuracy, no-image, unseen, EMAP gap)."""
     keys = ["task", "fusion", "head", "modality_dropout"]
-    extra = [c for c in ("accuracy", "auroc_no_image", "auroc_unseen", "auroc_additive") if c in runs]
+    extra = [c for c in ("accuracy", "auroc_no_image", "auroc_unseen", "emap_gap") if c in runs]
     rows = []
     for key, group in runs.groupby(keys, sort=False):
         mean, low, high = interval(group[metric])

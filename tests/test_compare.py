@@ -40,7 +40,7 @@ def test_a_small_study_tunes_on_dev_and_reports_every_column(home):
                            epochs=2, n=32, emap_n=8, jobs=1, progress=False)
     assert len(runs) == 4 and list(runs["seed"]) == [0, 1, 0, 1]
     assert set(runs["lr"]) <= {1e-3, 3e-3}
-    for column in ("auroc", "accuracy", "auroc_no_image", "auroc_additive", "params", "seconds"):
+    for column in ("auroc", "accuracy", "auroc_no_image", "emap_gap", "params", "seconds"):
         assert runs[column].notna().all(), column
     assert (runs.groupby("fusion")["lr"].nunique() == 1).all()  # one tuned rate per strategy
 
