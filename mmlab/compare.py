@@ -150,3 +150,18 @@ def summarise(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
                      "seconds": float(group["seconds"].mean()),
                      **{column: float(group[column].mean()) for column in extra}})
     return pd.DataFrame(rows)
+
+
+def pick(table: pd.DataFrame, task: str, fusion: str, head: str = "mlp",
+         modality_dropout: float = 0.0) -> pd.Series:
+    """One row of a `summarise` table."""
+    rows = table[(table["task"] == task) & (table["fusion"] == fusion) & (table["head"] == head)
+                 & (table["modality_dropout"] == modality_dropout)]
+    if len(rows) != 1:
+        raise KeyError(f"{len(rows)} rows for {task}, {fusion}, {head}, dropout {modality_dropout}")
+    return rows.iloc[0]
+
+
+def below(a: pd.Series, b: pd.Series) -> bool:
+    """Whether a's 95 % interval lies entirely below b's: a difference the seeds support."""
+    return bool(a["ci_high"] < b["ci_low"])

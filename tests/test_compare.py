@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mmlab.compare import compare_fusions, interval, summarise
+from mmlab.compare import below, compare_fusions, interval, pick, summarise
 
 
 def test_interval_is_the_t_interval_of_the_mean():
@@ -51,3 +51,13 @@ def test_worker_processes_give_the_same_numbers(home):
     parallel = compare_fusions(("redundant",), ("late", "sum"), jobs=2, **settings)
     columns = ["task", "fusion", "lr", "auroc", "accuracy", "auroc_no_image", "params"]
     pd.testing.assert_frame_equal(alone[columns], parallel[columns])
+
+
+def test_pick_and_below_read_a_summary():
+    table = pd.DataFrame({"task": ["t", "t"], "fusion": ["a", "b"], "head": "mlp", "modality_dropout": 0.0,
+                          "mean": [0.6, 0.8], "ci_low": [0.55, 0.7], "ci_high": [0.65, 0.9]})
+    a, b = pick(table, "t", "a"), pick(table, "t", "b")
+    assert below(a, b) and not below(b, a)
+    assert not below(a, b.copy().replace({0.7: 0.6}))  # overlapping intervals: no difference
+    with pytest.raises(KeyError):
+        pick(table, "t", "c")
