@@ -19,7 +19,8 @@ Image encoders take pictures (B, 3, H, W), float in [0, 1] or uint8 in [0, 255]:
 
 - `SmallCNN`: three convolution blocks, each halving the picture (64 px -> an 8x8 map), then one
   more block that keeps the size: 64 tokens of 64 features. Each token sees a 31x31-pixel window
-  of the picture (its receptive field), centred on its 8x8-pixel cell. Trains in seconds on a CPU.
+  of the picture (its receptive field), around its 8x8-pixel cell (3.5 px up and left of the
+  cell's centre). Trains in seconds on a CPU.
 - `resnet18`, `resnet152`: torchvision's ResNets without their classifier; the tokens are the
   cells of the last feature map (2x2 at 64 px, 7x7 at 224 px). Random weights by default
   (`weights=None`); pretrained ImageNet weights come from a local file or, with internet, by name.

@@ -8,7 +8,7 @@ on disk, and train only what comes after (fusion and head):
 - captions -> fastText, trained on the training captions -> `EncoderOutput`: one vector per
   word as tokens (N, T, D) with a mask, and the sentence vector as pooled (N, D);
 - each is then **standardised** (zero mean, unit variance per feature, with statistics of the
-  training split): the "dimensionality and scale disparity" fix (notebook 01, section 7).
+  training split): the "dimensionality and scale disparity" fix (notebook 01, section 8).
 
 `FeatureDataset` serves any such in-memory data as dict samples ``{"id", "image", "text",
 "label", ...}``, a whole batch at a time, so `mmlab.train.fit` and every model use it unchanged.

@@ -139,11 +139,10 @@ FASTTEXT_VERSION = 1  # bump when the training recipe below changes, so old cach
 def fasttext_settings(dim: int = 64, epoch: int = 5, min_count: int = 1, lr: float = 0.05) -> dict[str, Any]:
     """The settings `train_fasttext` passes to fastText (and hashes into the cache key).
 
-    CBOW as in the Hateful Memes benchmark, with fastText's default 5 epochs: on the small,
-    repetitive SynthMemes captions, a logistic-regression probe on the sentence vectors told the
-    8 caption concepts apart with about 96 % accuracy after 5 epochs and under 60 % after 10 to
-    100 (likely because words used in the same contexts, such as "lovely" and "awful", drift
-    together). One thread makes the result deterministic (fastText always seeds with 0).
+    CBOW as in the Hateful Memes benchmark, with fastText's default 5 epochs (on the clean
+    SynthMemes captions, a linear probe on the sentence vectors told their 8 concepts apart less
+    well after 10 to 100 epochs than after 5; notebook 01 probes them on the realistic captions).
+    One thread makes the result deterministic (fastText always seeds with 0).
     Subwords of 3 to 6 letters give unseen words a vector; a small hash table (`bucket`) keeps
     the model file to a few MB instead of fastText's default 800 MB.
     """
