@@ -1,24 +1,25 @@
 """mmlab: a hands-on kit for learning multimodal deep learning.
 
-One pipeline, one module per step; the notebooks import their plumbing from here:
+One pipeline, one module per step; the notebooks import their plumbing from here
+(the notebook that teaches each module in brackets):
 
-    mmlab.data         SynthMemes generator, MemeDataset (Hateful Memes layout), checks  (notebook 00)
-    mmlab.data.scenes  pictures of shapes and icons with captions that describe them      (05)
-    mmlab.encoders     image and text encoders; every one returns EncoderOutput(tokens, pooled, mask)  (01)
-    mmlab.pretrain     pretraining encoders on unimodal labels, cached                     (01)
-    mmlab.features     frozen features of every split, cached and standardised; FeatureDataset  (01)
-    mmlab.attention    attention from scratch: scaled dot-product, multi-head, cross-attention  (02)
-    mmlab.grounding    a caption's query attending over picture cells                      (02)
-    mmlab.fusion       every fusion strategy behind one interface, and their registry      (03)
-    mmlab.models       encoders -> fusion -> head: MultimodalClassifier, LanguageAndVisionConcat  (03, 04)
-    mmlab.train        the one training loop (fit), evaluate, predict                       (04)
-    mmlab.experiment   data -> features -> model -> fit -> results: what `mmlab train` runs  (04)
-    mmlab.compare      the fusion study: seeds, intervals, tuned per strategy               (03)
-    mmlab.explain      what a model relies on: EMAP                                          (03)
-    mmlab.contrastive  CLIP: the symmetric contrastive loss, two towers, retrieval metrics  (05)
-    mmlab.viz, mmlab.widgets   what the learner looks at
-    mmlab.exercises    checkers for the notebooks' exercises
-    mmlab.utils        seed_everything, limit_threads, choose_device
+    mmlab.data          SynthMemes, MemeDataset (the Hateful Memes layout), checks         [00]
+    mmlab.data.scenes   shapes and icons with captions that describe them                  [05]
+    mmlab.encoders      image and text encoders -> EncoderOutput(tokens, pooled, mask)     [01]
+    mmlab.pretrain      encoders pretrained on unimodal labels, cached                     [01]
+    mmlab.features      frozen features of every split, cached, standardised              [01]
+    mmlab.attention     attention from scratch: dot products, heads, cross-attention       [02]
+    mmlab.grounding     a caption's query attending over a picture's cells                 [02]
+    mmlab.fusion        every fusion strategy behind one interface, and the registry       [03]
+    mmlab.models        encoders -> fusion -> head: MultimodalClassifier                   [03, 04]
+    mmlab.train         the one training loop (fit), evaluate, predict                     [04]
+    mmlab.experiment    data -> features -> model -> fit -> results (`mmlab train`)        [04]
+    mmlab.compare       the fusion study: tuned per strategy, seeds, intervals             [03]
+    mmlab.contrastive   CLIP: the symmetric contrastive loss, two towers, retrieval        [05]
+    mmlab.explain       EMAP, Grad-CAM, word attributions, robustness, shortcuts           [03, 06]
+    mmlab.viz, widgets  what the learner looks at
+    mmlab.exercises     checkers for the notebooks' exercises
+    mmlab.utils         seed_everything, limit_threads, choose_device
 """
 
 from mmlab.utils import choose_device, limit_threads, seed_everything
