@@ -19,6 +19,10 @@ toy size (under 1M parameters; notebook 07 trains it on a CPU in seconds):
   predict only the answer's words and the final <eos>: the labels of the question and of the
   padding are -100 (`IGNORE`), which `F.cross_entropy` and `mmlab.train.fit` leave out. A caption
   is the answer to the question "describe the picture".
+- **Several questions per picture in one row.** A picture's questions are packed one after the
+  other after its image tokens (`conversation_dataset`); a turn mask lets each word see only the
+  picture and its own turn, and each turn's positions restart after the picture, so a packed row
+  gives exactly the logits of each question alone (tested), for one pass of the encoder.
 - **Greedy decoding with a key/value cache.** To answer, the model reads the image tokens and the
   question once, then appends the most likely word, one at a time, until <eos>. Each step feeds
   only the new word; the keys and values of everything before it are kept in a cache instead of
@@ -63,7 +67,7 @@ KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys and values 
 
 
 def build_vocab(texts: Iterable[str]) -> Vocab:
-    """A `Vocab` of the words in `texts` with the decoder's special tokens: <pad> <unk> <bos> <answer> <eos>."""
+    """A `Vocab` of the words in `texts`, after <pad> <unk> and the decoder's <bos> <answer> <eos>."""
     words = Vocab.build(texts).tokens[2:]  # without <pad> and <unk>
     return Vocab([PAD, UNK, *SPECIALS, *words])
 
@@ -108,7 +112,8 @@ class Conversations(NamedTuple):
     label: torch.Tensor
 
 
-def encode_conversations(vocab: Vocab, conversations: Sequence[Sequence[tuple[str, str]]]) -> Conversations:
+def encode_conversations(vocab: Vocab,
+                         conversations: Sequence[Sequence[tuple[str, str]]]) -> Conversations:
     """Each conversation, a list of (question, answer) turns, as one padded row of `Conversations`."""
     rows = []
     for conversation in conversations:
@@ -188,7 +193,7 @@ def pixel_shuffle(cells: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class Projector(nn.Module):
-    """Pixel shuffle by `factor`, then a linear layer: cells (B, N, D) -> image tokens (B, N/f^2, dim)."""
+    """Pixel shuffle by `factor`, then a linear layer: cells (B, N, D) -> tokens (B, N/f^2, dim)."""
 
     def __init__(self, cell_dim: int, dim: int, factor: int = 2) -> None:
         super().__init__()
@@ -418,13 +423,14 @@ def pretrain_encoder(data: VQAData, epochs: int = 2, batch_size: int = 16, lr: f
 
 
 def conversation_dataset(data: VQAData, vocab: Vocab) -> FeatureDataset:
-    """Every scene of `data` with all its questions packed into one row: ``{"image", "ids", "turn", "label"}``.
+    """Every scene of `data`, all its questions packed in one row: {"image", "ids", "turn", "label"}.
 
     One row per picture, so each picture goes through the image encoder once per epoch, however
     many questions it has (LLaVA also trains on several turns about one picture per sequence).
     """
     turns: list[list[tuple[str, str]]] = [[] for _ in data.scenes]
-    for scene, question, answer in data.questions[["scene", "question", "answer"]].itertuples(index=False):
+    rows = data.questions[["scene", "question", "answer"]].itertuples(index=False)
+    for scene, question, answer in rows:
         turns[scene].append((question, answer))
     if not all(turns):
         raise MmlabError("some scenes have no question (fix: make the data with at least one "
@@ -433,7 +439,7 @@ def conversation_dataset(data: VQAData, vocab: Vocab) -> FeatureDataset:
 
 
 def answer_questions(model: TinyVLM, vocab: Vocab, pictures: torch.Tensor, questions: Sequence[str],
-                     max_new_tokens: int = 24, batch_size: int = 256) -> list[str]:
+                     max_new_tokens: int = 24, batch_size: int = 128) -> list[str]:
     """The model's greedy answer to questions[i] about pictures[i], as text, for every i.
 
     Questions are batched by their number of words (`encode_prompts` needs equal lengths).
@@ -486,7 +492,7 @@ def accuracy_table(frame: pd.DataFrame, right: str = "right", by: str = "kind") 
 
 
 def named_things(caption: str) -> set[tuple[str, str]]:
-    """The (colour, shape) pairs a caption names: "a red circle and a blue cross" -> {(red, circle), (blue, cross)}."""
+    """The (colour, shape) pairs a caption names: "a red circle and a spider" -> {(red, circle)}."""
     words = simple_tokenize(caption)
     return {(first, second) for first, second in zip(words, words[1:])
             if first in COLORS and second in SHAPES}

@@ -100,7 +100,8 @@ def test_loss_ignores_question_and_padding_tokens(data, vocab):
     assert F.cross_entropy(scrambled, batch["label"]).item() == pytest.approx(loss.item())
     # other words in the padding change nothing either: a token only sees the tokens before it
     padding = batch["turn"] < 0
-    noisy = {**batch, "ids": torch.where(padding, torch.randint_like(batch["ids"], len(vocab)), batch["ids"])}
+    other_words = torch.randint_like(batch["ids"], len(vocab))
+    noisy = {**batch, "ids": torch.where(padding, other_words, batch["ids"])}
     assert F.cross_entropy(model(noisy), batch["label"]).item() == pytest.approx(loss.item(), abs=1e-6)
 
 
@@ -152,13 +153,14 @@ def scene_of(*things: tuple[str, str, int]) -> Scene:
 def test_questions_have_the_right_answers():
     rng = random.Random(0)
     scene = scene_of(("red", "circle", 0), ("blue", "circle", 1), ("green", "cross", 2))
-    assert ask(scene, "colour", rng) == ("what colour is the cross?", "green")  # the only single shape
-    assert ask(scene, "where", rng) == ("where is the cross?", "right")
-    assert ask(scene, "count", rng) == ("how many things are there?", "three")
-    assert ask(scene_of(("red", "circle", 0), ("blue", "circle", 1)), "colour", rng) is None  # which?
+    assert ask(scene, "colour", rng) == [("what colour is the cross?", "green")]  # the one cross
+    assert ask(scene, "where", rng) == [("where is the cross?", "right")]
+    assert ask(scene, "count", rng) == [("how many things are there?", "three")]
+    assert ask(scene_of(("red", "circle", 0), ("blue", "circle", 1)), "colour", rng) == []  # which?
     for _ in range(20):
-        question, answer = ask(scene, "exists", rng)
-        assert answer == ("yes" if question.split()[-1].rstrip("?") in ("circle", "cross") else "no")
+        (present, yes), (absent, no) = ask(scene, "exists", rng)
+        assert (yes, no) == ("yes", "no")
+        assert present.split()[-2] in ("red", "blue", "green") and absent == "is there a yellow thing?"
 
 
 def test_make_vqa_is_deterministic_and_respects_held_out_combinations():
@@ -176,7 +178,8 @@ def test_make_vqa_is_deterministic_and_respects_held_out_combinations():
 
 def test_caption_scores_count_made_up_and_missing_things():
     scenes = [scene_of(("red", "circle", 0), ("blue", "cross", 1)), scene_of(("green", "square", 2))]
-    assert named_things("a red circle on the left and a blue cross") == {("red", "circle"), ("blue", "cross")}
+    named = named_things("a red circle on the left and a blue cross")
+    assert named == {("red", "circle"), ("blue", "cross")}
     perfect = caption_scores(["a red circle and a blue cross", "there is a green square"], scenes)
     assert perfect == {"precision": 1.0, "recall": 1.0}
     partial = caption_scores(["a red circle and a yellow cross", "a green square"], scenes)

@@ -7,15 +7,16 @@ answers. Five kinds of question, each decided by the picture:
     colour    what colour is the square?        red, green, blue, yellow
     count     how many things are there?        one, two, three
     where     where is the circle?              left, middle, right
-    exists    is there a cross?                 yes, no (half the time the shape is absent)
+    exists    is there a green thing?           yes, no (asked in pairs: one of each)
     caption   describe the picture              "a red circle on the left and a blue square"
 
 Colour and "where" questions name a shape the scene holds once ("the square" when there is one
-square). "exists" asks half the time about a shape that is not there, as the POPE benchmark of
-object hallucination does. `exclude` takes (colour, shape) combinations that appear in no
-training picture and so in no training text: a test of whether the model can name a combination
-it never saw. A `VQAData` holds the pictures once and a table of questions that point at them;
-`mmlab.vlm.conversation_dataset` packs them into rows for `mmlab.train.fit`.
+square). "exists" asks, as the POPE benchmark of object hallucination does, about a thing that is
+there and about one that is not (of a colour the picture does not hold). `exclude` takes (colour,
+shape) combinations that appear in no training picture and so in no training text: a test of
+whether the model can name a combination it never saw. A `VQAData` holds the pictures once and a
+table of questions that point at them; `mmlab.vlm.conversation_dataset` packs them into rows for
+`mmlab.train.fit`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from mmlab.data.drawing import COLORS, SHAPES
+from mmlab.data.drawing import COLORS
 from mmlab.data.scenes import Combination, Scene, describe, render_batch, sample_scene
 
 QUESTION_KINDS = ("colour", "count", "where", "exists", "caption")
@@ -39,31 +40,32 @@ ANSWERS = {  # every possible answer of the one-word kinds: chance is 1 / len(..
 }
 
 
-def ask(scene: Scene, kind: str, rng: random.Random) -> tuple[str, str] | None:
-    """One question of `kind` about `scene` and its answer, or None when the scene cannot say.
+def ask(scene: Scene, kind: str, rng: random.Random) -> list[tuple[str, str]]:
+    """Questions of `kind` about `scene` with their answers: one, none or (for "exists") two.
 
-    Colour and "where" questions name a shape the scene holds once. "exists" asks about a shape
-    that is there or, half the time, one that is not (when some shape is missing).
+    Colour and "where" questions name a shape the scene holds once (none when every shape is
+    there twice). "exists" asks a minimal pair: about a colour that is there ("yes") and one that
+    is not ("no"), so the question alone never decides the answer (scenes hold at most three
+    things of four colours, so some colour is always missing).
     """
     things = [thing for thing in scene.things if thing.kind == "shape"]
     if kind in ("colour", "where"):
         single = [t for t in things if sum(u.name == t.name for u in things) == 1]
         if not single:
-            return None
+            return []
         thing = rng.choice(single)
         if kind == "colour":
-            return f"what colour is the {thing.name}?", thing.color
-        return f"where is the {thing.name}?", scene.where(thing)
+            return [(f"what colour is the {thing.name}?", thing.color)]
+        return [(f"where is the {thing.name}?", scene.where(thing))]
     if kind == "count":
-        return "how many things are there?", COUNTS[len(scene.things)]
+        return [("how many things are there?", COUNTS[len(scene.things)])]
     if kind == "exists":
-        present = sorted({t.name for t in things})
-        absent = [shape for shape in SHAPES if shape not in present]
-        if rng.random() < 0.5 or not absent:
-            return f"is there a {rng.choice(present)}?", "yes"
-        return f"is there a {rng.choice(absent)}?", "no"
+        present = sorted({t.color for t in things})
+        absent = [color for color in COLORS if color not in present]
+        return [(f"is there a {rng.choice(present)} thing?", "yes"),
+                (f"is there a {rng.choice(absent)} thing?", "no")]
     if kind == "caption":
-        return CAPTION_PROMPT, describe(scene, rng)
+        return [(CAPTION_PROMPT, describe(scene, rng))]
     raise ValueError(f"unknown question kind {kind!r}; choose from {QUESTION_KINDS}")
 
 
@@ -83,7 +85,7 @@ class VQAData:
 def make_vqa(n_scenes: int, seed: int = 0, kinds: Sequence[str] = QUESTION_KINDS,
              exclude: Collection[Combination] = frozenset(),
              only_with: Collection[Combination] = frozenset()) -> VQAData:
-    """`n_scenes` fresh scenes with one question of each kind in `kinds` (when the scene can say).
+    """`n_scenes` fresh scenes with the questions of each kind in `kinds` (see `ask`).
 
     Deterministic in `seed`. `exclude`: (colour, shape) combinations never drawn. `only_with`:
     keep only scenes that hold at least one of these combinations (a test of held-out ones).
@@ -95,9 +97,7 @@ def make_vqa(n_scenes: int, seed: int = 0, kinds: Sequence[str] = QUESTION_KINDS
         if only_with and not any((t.color, t.name) in only_with for t in scene.things):
             continue
         for kind in kinds:
-            asked = ask(scene, kind, rng)
-            if asked is not None:
-                rows.append({"scene": len(scenes), "kind": kind, "question": asked[0],
-                             "answer": asked[1]})
+            rows += [{"scene": len(scenes), "kind": kind, "question": question, "answer": answer}
+                     for question, answer in ask(scene, kind, rng)]
         scenes.append(scene)
     return VQAData(scenes, render_batch(scenes), pd.DataFrame(rows))
