@@ -60,7 +60,7 @@ def test_captions_name_every_thing_with_its_colour():
     for row in scene_rows(300, seed=2, kinds=("shape", "icon")):
         words = simple_tokenize(row["text"])
         for thing in row["scene"].things:
-            assert thing.name in words, row["text"]
+            assert all(part in words for part in thing.name.split("_")), row["text"]
             if thing.kind == "shape":
                 assert f"{thing.color} {thing.name}" in row["text"], row["text"]
             else:

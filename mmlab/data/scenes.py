@@ -54,8 +54,8 @@ class Thing:
 
     @property
     def phrase(self) -> str:
-        """What a caption calls it: "red circle" or "spider"."""
-        return f"{self.color} {self.name}" if self.color else self.name
+        """What a caption calls it: "red circle", "spider", "broken heart" (for broken_heart)."""
+        return f"{self.color} {self.name}" if self.color else self.name.replace("_", " ")
 
 
 @dataclass
