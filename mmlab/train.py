@@ -261,8 +261,9 @@ def fit(
       towards 0 by the last step: large steps learn fast, small ones at the end settle the weights).
     - `loss_fn(logits, batch)`: default cross-entropy with ``batch["label"]``.
     - `monitor`: the metric that picks the best epoch, one of val_auroc, val_accuracy, val_loss
-      (train_loss when there is no `val_loader`). The best epoch's weights are loaded into the
-      model at the end. `patience`: stop after this many epochs without improvement.
+      (train_loss when there is no `val_loader`); a tie goes to the lower validation loss. The best
+      epoch's weights are loaded into the model at the end. `patience`: stop after this many
+      epochs without improvement.
     - `checkpoint_dir`: write ``last.pt`` and ``best.pt`` there after every epoch; with
       `resume=True` and an existing ``last.pt``, continue from the epoch after it.
     - `grad_clip`: clip the gradient norm to this value. `progress`: show progress bars.
@@ -318,7 +319,7 @@ def fit(
                    "seconds": time.perf_counter() - start}
             rows.append(row)
 
-            if _improved(row[monitor], best, MONITORS[monitor]):
+            if _improved(row, rows[best_epoch - 1] if best_epoch else None, monitor):
                 best, best_epoch, bad_epochs = row[monitor], epoch, 0
                 best_state = {name: value.detach().cpu().clone()  # a copy: training goes on
                               for name, value in model.state_dict().items()}
@@ -351,13 +352,20 @@ def fit(
     return history
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
-    """Whether `value` beats `best` ("max": bigger is better, "min": smaller). NaN never beats."""
-    if best is None:
+def _improved(row: dict[str, float], best_row: dict[str, float] | None, monitor: str) -> bool:
+    """Whether this epoch's `monitor` beats the best epoch's. NaN never beats.
+
+    A tie on a score (an AUROC stuck at 1.0, say) goes to the lower validation loss: the score
+    has stopped telling the epochs apart, the loss has not.
+    """
+    if best_row is None:
         return True  # the first epoch is the best so far, even when its metric is NaN
+    value, best = row[monitor], best_row[monitor]
     if math.isnan(best):
         return not math.isnan(value)
-    return value > best if mode == "max" else value < best
+    if value == best and monitor.startswith("val_") and monitor != "val_loss":
+        return row["val_loss"] < best_row["val_loss"]
+    return value > best if MONITORS[monitor] == "max" else value < best
 
 
 def _get_rng_state(train_loader: DataLoader) -> dict[str, Any]:

@@ -275,3 +275,14 @@ def test_labels_of_minus_100_count_nowhere():
     assert metrics["accuracy"] == 1.0  # the third example is ignored, not wrong
     expected = F.cross_entropy(torch.tensor(logits[:2]), torch.tensor([1, 0])).item()
     assert metrics["loss"] == pytest.approx(expected)
+
+
+def test_a_tie_on_a_saturated_score_goes_to_the_lower_validation_loss():
+    from mmlab.train import _improved
+
+    best = {"val_auroc": 1.0, "val_loss": 0.30}
+    assert _improved({"val_auroc": 1.0, "val_loss": 0.20}, best, "val_auroc")
+    assert not _improved({"val_auroc": 1.0, "val_loss": 0.40}, best, "val_auroc")
+    assert not _improved({"val_auroc": 0.99, "val_loss": 0.01}, best, "val_auroc")
+    assert _improved({"val_loss": 0.2}, {"val_loss": 0.3}, "val_loss")
+    assert _improved({"val_auroc": 0.5}, {"val_auroc": math.nan}, "val_auroc")
