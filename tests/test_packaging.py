@@ -60,3 +60,17 @@ def test_ci_runs_the_readme_test_command():
 def test_command_is_installed_as_mmlab():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"mmlab": "mmlab.cli:main"}
+
+
+def test_binder_culls_kernels_left_by_closed_tabs():
+    # The settings must be ones Jupyter Server knows: a misspelt trait is silently ignored.
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    exec((ROOT / "binder" / "jupyter_server_config.py").read_text(), {"get_config": lambda: config})
+    manager = MappingKernelManager(config=config)
+    assert manager.cull_idle_timeout == 600 and manager.cull_interval == 60
+    assert not manager.cull_connected and not manager.cull_busy
+    assert set(config.MappingKernelManager) <= set(manager.trait_names())
+    assert "jupyter_server_config.py ~/.jupyter/" in (ROOT / "binder" / "postBuild").read_text()
