@@ -5,6 +5,7 @@ One pipeline, one module per step; the notebooks import their plumbing from here
 
     mmlab.data          SynthMemes, MemeDataset (the Hateful Memes layout), checks         [00]
     mmlab.data.scenes   shapes and icons with captions that describe them                  [05]
+    mmlab.data.vqa      questions and answers about the scenes                             [07]
     mmlab.encoders      image and text encoders -> EncoderOutput(tokens, pooled, mask)     [01]
     mmlab.pretrain      encoders pretrained on unimodal labels, cached                     [01]
     mmlab.features      frozen features of every split, cached, standardised              [01]
@@ -17,9 +18,12 @@ One pipeline, one module per step; the notebooks import their plumbing from here
     mmlab.compare       the fusion study: tuned per strategy, seeds, intervals             [03]
     mmlab.contrastive   CLIP: the symmetric contrastive loss, two towers, retrieval        [05]
     mmlab.explain       EMAP, Grad-CAM, word attributions, robustness, shortcuts           [03, 06]
+    mmlab.vlm           a tiny vision-language model: image tokens -> decoder -> answers   [07]
     mmlab.viz, widgets  what the learner looks at
     mmlab.exercises     checkers for the notebooks' exercises
     mmlab.utils         seed_everything, limit_threads, choose_device
+    mmlab.cli           the `mmlab` command: data, check, grid, train, fusions, compare
+    mmlab.io, errors    where files go (MMLAB_HOME), atomic writes; MmlabError, one-line errors
 """
 
 from mmlab.utils import choose_device, limit_threads, seed_everything

@@ -61,3 +61,14 @@ def test_atomic_writes_get_the_mode_of_a_normal_new_file(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_module_map_names_every_module():
+    import pathlib
+    import re
+
+    import mmlab
+
+    listed = set(re.findall(r"mmlab\.(\w+)", mmlab.__doc__)) | set(re.findall(r", (\w+) ", mmlab.__doc__))
+    modules = {path.stem for path in pathlib.Path(mmlab.__file__).parent.glob("*.py")} - {"__init__", "__main__"}
+    assert modules <= listed, f"add {sorted(modules - listed)} to the map in mmlab/__init__.py"

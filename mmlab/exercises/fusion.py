@@ -25,10 +25,11 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
     worse = max(lost, key=lost.get)
     said = f"without the picture it lost {lost['picture']:.3f} AUROC, without the caption {lost['caption']:.3f}"
     if prediction == worse:
-        return report(name, True, f"{said}. The caption carries more of the signal: the insults (a third of "
-                                  "the mean memes) need only the caption, the symbols only the picture.")
-    return report(name, False, f"{said}. Look at section 5's unimodal cues: which kind of mean meme is "
-                               "more common, the insults (caption alone) or the symbols (picture alone)?")
+        return report(name, True, f"{said}. The caption carries more of the signal: the insults (about a "
+                                  "third of the mean memes) need only the caption, the symbols (about one "
+                                  "in eight) only the picture.")
+    return report(name, False, f"{said}. Think of notebook 00's recipe: which kind of mean meme is more "
+                               "common, the insults (caption alone) or the symbols (picture alone)?")
 
 
 def _interaction(fusion: Any, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> float:
