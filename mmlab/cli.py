@@ -204,11 +204,15 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_fusion_commands(commands: argparse._SubParsersAction) -> None:
     fusions = commands.add_parser("fusions", help="list the fusion strategies (each works with `mmlab train --fusion`)")
     fusions.set_defaults(run=_run_fusions)
-    compare = commands.add_parser("compare", help="the fusion study: every strategy on every SynthMemes task, "
+    compare = commands.add_parser("compare", help="the fusion study: every strategy on the SynthMemes tasks, "
                                                    "several seeds, 95 %% intervals (notebook 03)")
-    compare.add_argument("--tasks", default="memes,grounding,redundant", help="comma-separated tasks (default: all)")
+    compare.add_argument("--tasks", default="memes,grounding", help="comma-separated tasks: memes, grounding, "
+                         "redundant (default: memes,grounding; redundant, where every strategy scores 1, is for "
+                         "--modality-dropout)")
     compare.add_argument("--fusions", default=None, help="comma-separated fusion names (default: all)")
     compare.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default: 5)")
+    compare.add_argument("--lrs", default="0.0003,0.001,0.003", help="comma-separated learning rates, tuned on "
+                         "dev per strategy (default: 0.0003,0.001,0.003)")
     compare.add_argument("--heads", default="mlp", help="comma-separated heads, mlp and/or linear (default: mlp)")
     compare.add_argument("--modality-dropout", default="0", help="comma-separated rates applied to every "
                                                                  "strategy (default: 0)")
@@ -247,6 +251,14 @@ def _names(value: str | None, known: tuple[str, ...] | list[str], option: str) -
     return names
 
 
+def _numbers(text: str, option: str, example: str) -> list[float]:
+    """A comma-separated list of numbers given to `option`."""
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError:
+        raise MmlabError(f"{option} {text}: not numbers (fix: e.g. {example})") from None
+
+
 def _run_compare(args: argparse.Namespace) -> int:
     import json
 
@@ -261,12 +273,10 @@ def _run_compare(args: argparse.Namespace) -> int:
     tasks = _names(args.tasks, TASKS, "--tasks")
     fusions = _names(args.fusions, list(FUSIONS), "--fusions")
     heads = _names(args.heads, HEADS, "--heads")
-    try:
-        dropout = [float(value) for value in args.modality_dropout.split(",")]
-    except ValueError:
-        raise MmlabError(f"--modality-dropout {args.modality_dropout}: not numbers (fix: e.g. 0,0.3)") from None
+    dropout = _numbers(args.modality_dropout, "--modality-dropout", "0,0.3")
+    lrs = _numbers(args.lrs, "--lrs", "0.001,0.003")
     started = time.perf_counter()
-    runs = compare_fusions(tasks, fusions, seeds=args.seeds, heads=heads, modality_dropout=dropout,
+    runs = compare_fusions(tasks, fusions, seeds=args.seeds, lrs=lrs, heads=heads, modality_dropout=dropout,
                            epochs=args.epochs, n=args.n, device=args.device, jobs=args.jobs,
                            progress=not args.json)
     if args.out is not None:

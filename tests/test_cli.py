@@ -139,6 +139,7 @@ def test_fusions_lists_every_strategy_with_a_description():
     (("compare", "--fusions", "late,magic"), ["--fusions", "'magic'", "fix:"]),
     (("compare", "--tasks", "cats"), ["--tasks", "'cats'", "fix:"]),
     (("compare", "--heads", "deep"), ["--heads", "'deep'", "fix:"]),
+    (("compare", "--lrs", "fast"), ["--lrs fast", "not numbers", "fix:"]),
     (("train", "--model", "fusion", "--fusion", "magic"), ["invalid choice", "fix:"]),
     (("train", "--model", "text_only", "--fusion", "late"), ["--model fusion", "fix:"]),
 ])
@@ -148,10 +149,11 @@ def test_unknown_names_are_one_line_errors(args, words):
 
 def test_compare_prints_the_table_as_json_on_its_last_line(capsys):
     assert main(["compare", "--tasks", "grounding", "--fusions", "late,concat", "--seeds", "2", "--n", "24",
-                 "--epochs", "1", "--jobs", "1", "--json"]) == 0
+                 "--epochs", "1", "--lrs", "0.002", "--jobs", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [row["fusion"] for row in rows] == ["late", "concat"]
     for row in rows:
+        assert row["lr"] == 0.002
         assert row["task"] == "grounding" and row["metric"] == "auroc" and row["n_seeds"] == 2
         assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["params"] > 0
 
