@@ -192,7 +192,7 @@ def to_tensor(picture: Image.Image) -> torch.Tensor:
 
     Written out here so that reading a dataset does not import torchvision (about 180 MB).
     """
-    return torch.from_numpy(np.asarray(picture)).permute(2, 0, 1).float() / 255  # (3, H, W)
+    return torch.from_numpy(np.array(picture)).permute(2, 0, 1).float() / 255  # (3, H, W)
 
 
 class MemeDataset(Dataset):
