@@ -33,6 +33,16 @@ def skipped(name: str, hint: str) -> bool:
     return False
 
 
+def unanswered(name: str, answer: Any, hint: str, signature: str) -> bool:
+    """Whether a function exercise cannot be checked yet: not attempted (prints the hint) or not a
+    function (prints the `signature` expected). The checker then returns False."""
+    if not_attempted(answer):
+        return not skipped(name, hint)
+    if not callable(answer):
+        return not report(name, False, f"expected a function, e.g. `{signature}`.")
+    return False
+
+
 def call_learner(name: str, function: Callable, *args: Any) -> tuple[bool, Any]:
     """Run the learner's function; on an exception, report it and return (False, None)."""
     try:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from mmlab.attention import scaled_dot_product_attention
 from mmlab.data.text import simple_tokenize
-from mmlab.exercises import call_learner, not_attempted, report, skipped
+from mmlab.exercises import call_learner, not_attempted, report, skipped, unanswered
 
 TOLERANCE = 1e-5
 # Exercise 1's inputs have sizes that differ from each other, so a wrong scale can be named.
@@ -108,10 +108,8 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any
     """Exercise 1: fn(q, k, v) -> (output, weights), scaled dot-product attention."""
     name = "Exercise 1 (scaled dot-product attention)"
     hint = "Hint: follow softmax(QKᵀ/√d)·V from section 1, one step per line, and return (output, weights)."
-    if not_attempted(fn):
-        return skipped(name, hint)
-    if not callable(fn):
-        return report(name, False, "expected a function, `def my_attention(q, k, v): ...`.")
+    if unanswered(name, fn, hint, "def my_attention(q, k, v): ..."):
+        return False
     q, k, v = _inputs()
     result, verdict = _run(name, fn, hint, q, k, v)
     if result is None:
@@ -138,10 +136,8 @@ def check_masked_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     """Exercise 2: fn(q, k, v, mask) -> (output, weights); masked keys (mask False) get weight 0."""
     name = "Exercise 2 (padding mask)"
     hint = "Hint: a masked key must get a weight of exactly 0 after the softmax. Which score s gives exp(s) = 0?"
-    if not_attempted(fn):
-        return skipped(name, hint)
-    if not callable(fn):
-        return report(name, False, "expected a function, `def my_masked_attention(q, k, v, mask): ...`.")
+    if unanswered(name, fn, hint, "def my_masked_attention(q, k, v, mask): ..."):
+        return False
     q, k, v = _inputs(seed=1)
     lengths = torch.tensor([3, 5])  # some padding in each row, and some real keys
     mask = (torch.arange(SIZES["Tk"]) < lengths[:, None])[:, None, None, :]  # (B, 1, 1, Tk): True = real
@@ -244,11 +240,10 @@ def check_twin(twin: Callable[[str], str] | None, captions: Sequence[str],
     each changes its answer.
     """
     name = "Exercise 4 (design a control: twin captions)"
-    if not_attempted(twin):
-        return skipped(name, "Hint: the control must keep everything but the order of the words, and the "
-                             "order must change the label.")
-    if not callable(twin):
-        return report(name, False, "expected a function, `def twin(caption): ...` that returns a caption.")
+    hint = ("Hint: the control must keep everything but the order of the words, and the "
+            "order must change the label.")
+    if unanswered(name, twin, hint, "def twin(caption): ..."):
+        return False
     twins = []
     for caption in captions:
         ran, made = call_learner(name, twin, caption)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmlab.exercises import call_learner, not_attempted, report, skipped
+from mmlab.exercises import call_learner, not_attempted, report, skipped, unanswered
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 1: the share of groups with every member right
@@ -96,11 +96,10 @@ def _as_number(value: Any) -> float | None:
 def check_pair_accuracy(pair_accuracy: Callable[[pd.DataFrame], float] | None) -> bool:
     """Exercise 1: `pair_accuracy(frame)` -> share of `group`s whose rows are all `correct`."""
     name = "Exercise 1 (confounder pairs both right)"
-    if not_attempted(pair_accuracy):
-        return skipped(name, "Hint: first decide, for each group, whether all of its memes are "
-                             "right; then take the share of groups.")
-    if not callable(pair_accuracy):
-        return report(name, False, "expected a function, e.g. `def pair_accuracy(frame): ...`.")
+    hint = ("Hint: first decide, for each group, whether all of its memes are "
+            "right; then take the share of groups.")
+    if unanswered(name, pair_accuracy, hint, "def pair_accuracy(frame): ..."):
+        return False
     frames = pair_frames()
     values = []
     for frame in frames:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from mmlab.contrastive import INIT_SCALE, clip_loss
 from mmlab.data.drawing import COLORS, SHAPES
-from mmlab.exercises import not_attempted, report, skipped
+from mmlab.exercises import not_attempted, report, skipped, unanswered
 
 TOLERANCE = 1e-5
 DIRECTIONS = ("higher", "about the same", "lower")
@@ -58,11 +58,8 @@ def check_clip_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], Any] | Non
     name = "Exercise 1 (CLIP's loss)"
     hint = ("Hint: normalise both, logits = logit_scale * image @ text.T, then the mean of two "
             "cross-entropies with labels torch.arange(B): one over the rows, one over the columns.")
-    if not_attempted(fn):
-        return skipped(name, hint)
-    if not callable(fn):
-        return report(name, False, "expected a function, "
-                                   "`def my_clip_loss(image, text, logit_scale): ...`.")
+    if unanswered(name, fn, hint, "def my_clip_loss(image, text, logit_scale): ..."):
+        return False
     for seed, scale in ((0, INIT_SCALE), (1, 3.0)):
         image, text = _features(seed)  # (6, 8): 6 pairs, 8 features
         try:

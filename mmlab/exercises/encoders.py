@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmlab.exercises import call_learner, not_attempted, report, skipped
+from mmlab.exercises import call_learner, not_attempted, report, skipped, unanswered
 
 
 def _as_tensor(value: Any) -> torch.Tensor | None:
@@ -34,11 +34,10 @@ def _as_tensor(value: Any) -> torch.Tensor | None:
 def check_standardise(standardise: Callable[[torch.Tensor, torch.Tensor], Any] | None) -> bool:
     """Exercise 1: `standardise(train, features)` scales `features` with the training statistics."""
     name = "Exercise 1 (standardise a modality)"
-    if not_attempted(standardise):
-        return skipped(name, "Hint: dev and test must be scaled exactly like train, with one mean and one "
-                             "standard deviation per feature (per column).")
-    if not callable(standardise):
-        return report(name, False, "expected a function, e.g. `def standardise(train, features): ...`.")
+    hint = ("Hint: dev and test must be scaled exactly like train, with one mean and one "
+            "standard deviation per feature (per column).")
+    if unanswered(name, standardise, hint, "def standardise(train, features): ..."):
+        return False
     generator = torch.Generator().manual_seed(0)
     train = torch.randn(200, 5, generator=generator) * torch.tensor([1.0, 5, 20, 0.1, 3]) + 7  # (200, 5)
     features = torch.randn(40, 5, generator=generator) * 4 - 2  # (40, 5): other statistics on purpose
@@ -99,12 +98,11 @@ def _neighbour_cases() -> tuple[torch.Tensor, list[tuple[int, int]]]:
 def check_nearest_neighbours(nearest: Callable[[torch.Tensor, int, int], Any] | None) -> bool:
     """Exercise 2: `nearest(features, index, k)` -> the k rows most cosine-similar to row `index`."""
     name = "Exercise 2 (nearest neighbours)"
-    if not_attempted(nearest):
-        return skipped(name, "Hint: cosine similarity compares directions, not lengths: give every row "
-                             "length 1 first, and one matrix product then scores all rows against the query. "
-                             "Leave the query itself out.")
-    if not callable(nearest):
-        return report(name, False, "expected a function, e.g. `def nearest(features, index, k): ...`.")
+    hint = ("Hint: cosine similarity compares directions, not lengths: give every row "
+            "length 1 first, and one matrix product then scores all rows against the query. "
+            "Leave the query itself out.")
+    if unanswered(name, nearest, hint, "def nearest(features, index, k): ..."):
+        return False
     features, queries = _neighbour_cases()
     for index, k in queries:
         ran, got = call_learner(name, nearest, features.clone(), index, k)  # a copy: see above
@@ -217,11 +215,10 @@ def check_word_order_control(scramble: Callable[[str], str] | None,
     result is compared with `with_order`, the same experiment on captions in order.
     """
     name = "Exercise 4 (a control for word order)"
-    if not_attempted(scramble):
-        return skipped(name, "Hint: a control changes one thing only. Keep every word of the caption (the "
-                             "same bag of words) and take away their order.")
-    if not callable(scramble):
-        return report(name, False, "expected a function, e.g. `def scramble(caption): ...`.")
+    hint = ("Hint: a control changes one thing only. Keep every word of the caption (the "
+            "same bag of words) and take away their order.")
+    if unanswered(name, scramble, hint, "def scramble(caption): ..."):
+        return False
     outputs = []
     for caption in SAMPLE_CAPTIONS:
         ran, got = call_learner(name, scramble, caption)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from mmlab.data.vqa import VQAData
-from mmlab.exercises import call_learner, not_attempted, report, skipped
+from mmlab.exercises import call_learner, not_attempted, report, skipped, unanswered
 from mmlab.train import IGNORE
 from mmlab.data.text import Vocab
 from mmlab.vlm import TinyVLM, answer_labels, answer_questions
@@ -64,10 +64,8 @@ def check_answer_labels(fn: Callable[[torch.Tensor, torch.Tensor], Any] | None) 
     name = "Exercise 1 (answer-only labels)"
     hint = ("Hint: the logit at position t predicts the word at t + 1; keep that word only where "
             "it is an answer word (is_answer), and put IGNORE (-100) everywhere else.")
-    if not_attempted(fn):
-        return skipped(name, hint)
-    if not callable(fn):
-        return report(name, False, "expected a function, `def my_answer_labels(ids, is_answer): ...`.")
+    if unanswered(name, fn, hint, "def my_answer_labels(ids, is_answer): ..."):
+        return False
     ids, is_answer = _label_inputs()
     ran, labels = call_learner(name, fn, ids.clone(), is_answer.clone())
     if not ran:
@@ -127,10 +125,8 @@ def check_control(make_control: Callable[[torch.Tensor], Any] | None, model: Tin
     name = "Exercise 3 (a control for 'where')"
     hint = ("Hint: give each question the picture of *another* scene: every picture stays a real "
             "scene, but no longer the one the question is about.")
-    if not_attempted(make_control):
-        return skipped(name, hint)
-    if not callable(make_control):
-        return report(name, False, "expected a function, `def make_control(pictures): ...`.")
+    if unanswered(name, make_control, hint, "def make_control(pictures): ..."):
+        return False
     pictures = data.pictures
     ran, control = call_learner(name, make_control, pictures.clone())
     if not ran:

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from mmlab.data.synthmemes import meme_label
-from mmlab.exercises import not_attempted, report, skipped
+from mmlab.exercises import not_attempted, report, skipped, unanswered
 
 
 def _number(answer: Any) -> float | None:
@@ -139,10 +139,9 @@ def _constant_model_mistake(key: str, value: float, measured: dict[str, float]) 
 def check_mood_rule(rule: Callable[[int, int], Any] | None) -> bool:
     """Exercise 3: a function (image_mood, text_mood) -> label that reproduces the clean memes' rule."""
     name = "Exercise 3 (the rule behind the labels)"
-    if not_attempted(rule):
-        return skipped(name, "Hint: look at the crosstab of image_mood, text_mood and label above.")
-    if not callable(rule):
-        return report(name, False, "expected a function, e.g. `def rule(image_mood, text_mood): ...`.")
+    hint = "Hint: look at the crosstab of image_mood, text_mood and label above."
+    if unanswered(name, rule, hint, "def rule(image_mood, text_mood): ..."):
+        return False
     cases = [(image_mood, text_mood) for image_mood in (0, 1) for text_mood in (0, 1)]
     outputs = {}
     for case in cases:
