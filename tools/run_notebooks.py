@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nbformat
 import psutil
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def execute(client: NotebookClient, notebook: nbformat.NotebookNode, name: str) 
 
 def shutdown(client: NotebookClient) -> None:
     client.kc.stop_channels()
-    client.km.shutdown_kernel(now=True)
+    run_sync(client.km.shutdown_kernel)(now=True)  # the kernel manager is asynchronous
 
 
 def run(path: Path, write: bool = False, home: str | None = None) -> Run:
