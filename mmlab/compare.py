@@ -36,6 +36,7 @@ from mmlab.experiment import Prepared, prepare, score, train_model
 from mmlab.explain import emap
 from mmlab.fusion import FUSIONS
 from mmlab.models import missing
+from mmlab.train import improved
 from mmlab.utils import limit_threads
 
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)
@@ -70,14 +71,17 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed:
     settings = {"head": head, "hidden": hidden, "modality_dropout": modality_dropout, "epochs": epochs,
                 "patience": patience, "device": device, "progress": False}
 
-    def train(lr: float, seed: int) -> tuple[nn.Module, tuple[float, float], float]:
+    def train(lr: float, seed: int) -> tuple[nn.Module, dict, float]:
         started = time.process_time()  # CPU seconds: the cost, whatever else the machine is doing
         net, history = train_model(prepared, "fusion", fusion, lr=lr, seed=seed, **settings)
-        best = history.iloc[history.attrs["best_epoch"] - 1]
-        return net, (best["val_auroc"], -best["val_loss"]), time.process_time() - started
+        best_epoch = history.iloc[history.attrs["best_epoch"] - 1].to_dict()
+        return net, best_epoch, time.process_time() - started
 
     tuned = {lr: train(lr, first_seed) for lr in lrs}  # the best rate's run is also the first seed's
-    lr = max(tuned, key=lambda rate: tuned[rate][1])  # by dev AUROC; a tie by the lower dev loss
+    lr = lrs[0]
+    for rate in lrs[1:]:  # judged as early stopping judges epochs: dev AUROC, a tie by dev loss
+        if improved(tuned[rate][1], tuned[lr][1], "val_auroc"):
+            lr = rate
     rows = []
     for seed in range(first_seed, first_seed + seeds):
         net, _, seconds = tuned[lr] if seed == first_seed else train(lr, seed)

@@ -319,7 +319,7 @@ def fit(
                    "seconds": time.perf_counter() - start}
             rows.append(row)
 
-            if _improved(row, rows[best_epoch - 1] if best_epoch else None, monitor):
+            if improved(row, rows[best_epoch - 1] if best_epoch else None, monitor):
                 best, best_epoch, bad_epochs = row[monitor], epoch, 0
                 best_state = {name: value.detach().cpu().clone()  # a copy: training goes on
                               for name, value in model.state_dict().items()}
@@ -352,8 +352,9 @@ def fit(
     return history
 
 
-def _improved(row: dict[str, float], best_row: dict[str, float] | None, monitor: str) -> bool:
-    """Whether this epoch's `monitor` beats the best epoch's. NaN never beats.
+def improved(row: dict[str, float], best_row: dict[str, float] | None, monitor: str) -> bool:
+    """Whether this epoch's `monitor` beats the best epoch's (also how `mmlab compare` picks a
+    learning rate from each rate's best epoch). NaN never beats.
 
     A tie on a score (an AUROC stuck at 1.0, say) goes to the lower validation loss: the score
     has stopped telling the epochs apart, the loss has not.

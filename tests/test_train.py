@@ -278,11 +278,11 @@ def test_labels_of_minus_100_count_nowhere():
 
 
 def test_a_tie_on_a_saturated_score_goes_to_the_lower_validation_loss():
-    from mmlab.train import _improved
+    from mmlab.train import improved
 
     best = {"val_auroc": 1.0, "val_loss": 0.30}
-    assert _improved({"val_auroc": 1.0, "val_loss": 0.20}, best, "val_auroc")
-    assert not _improved({"val_auroc": 1.0, "val_loss": 0.40}, best, "val_auroc")
-    assert not _improved({"val_auroc": 0.99, "val_loss": 0.01}, best, "val_auroc")
-    assert _improved({"val_loss": 0.2}, {"val_loss": 0.3}, "val_loss")
-    assert _improved({"val_auroc": 0.5}, {"val_auroc": math.nan}, "val_auroc")
+    assert improved({"val_auroc": 1.0, "val_loss": 0.20}, best, "val_auroc")
+    assert not improved({"val_auroc": 1.0, "val_loss": 0.40}, best, "val_auroc")
+    assert not improved({"val_auroc": 0.99, "val_loss": 0.01}, best, "val_auroc")
+    assert improved({"val_loss": 0.2}, {"val_loss": 0.3}, "val_loss")
+    assert improved({"val_auroc": 0.5}, {"val_auroc": math.nan}, "val_auroc")
