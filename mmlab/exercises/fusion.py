@@ -21,13 +21,20 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
         return report(name, False, f'{prediction!r}: answer "picture" or "caption" (which one goes missing).')
     prediction = synonyms[prediction.strip().lower()]
     if not lost:
-        return skipped(name, "now run the measuring cell below, then this checker again.")
+        print(f"⏳ {name}: prediction noted ({prediction}); now run the measuring cell below, then this "
+              "checker again.")
+        return False
+    lost = {synonyms.get(str(key).lower(), key): value for key, value in lost.items()}
+    if set(lost) != {"picture", "caption"}:
+        return report(name, False, f"`lost` should be {{'picture': ..., 'caption': ...}}, got {sorted(lost)}.")
     worse = max(lost, key=lost.get)
     said = f"without the picture it lost {lost['picture']:.3f} AUROC, without the caption {lost['caption']:.3f}"
-    if prediction == worse:
+    if prediction == worse and worse == "caption":
         return report(name, True, f"{said}. The caption carries more of the signal: the insults (about a "
                                   "third of the mean memes) need only the caption, the symbols (about one "
                                   "in eight) only the picture.")
+    if prediction == worse:
+        return report(name, True, f"{said}: here the picture carried more of the signal.")
     return report(name, False, f"{said}. Think of notebook 00's recipe: which kind of mean meme is more "
                                "common, the insults (caption alone) or the symbols (picture alone)?")
 
@@ -107,7 +114,10 @@ def check_early_control(choice: Any) -> bool:
         "d": "that removes what grounding needs (which colour is on which shape is only in the regions): "
              "it would fail for a known reason and tell nothing about the regions",
     }
-    choice = choice.strip().lower() if isinstance(choice, str) else choice
+    if not isinstance(choice, str):
+        return report(name, False, f"{choice!r} is not one of {sorted(EARLY_OPTIONS)}: answer with one letter, "
+                                   "as a string.")
+    choice = choice.strip().strip("()").strip().lower()
     if choice not in EARLY_OPTIONS:
         return report(name, False, f"{choice!r} is not one of {sorted(EARLY_OPTIONS)}.")
     if choice != "c":
