@@ -57,6 +57,9 @@ class EncoderOutput(NamedTuple):
     mask: torch.Tensor | None  # (B, N) bool, True = real token; None = all real
 
 
+torch.serialization.add_safe_globals([EncoderOutput])  # cached features load with weights_only=True
+
+
 def as_float_images(images: torch.Tensor) -> torch.Tensor:
     """Pictures as floats in [0, 1]: uint8 (0..255) is divided by 255, floats pass unchanged."""
     if images.dtype == torch.uint8:
@@ -211,10 +214,8 @@ def image_encoder(name: str = "small_cnn", weights: str | Path | None = None) ->
                                  "has no published weights, pretrain it with mmlab.pretrain)")
             encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return encoder
-    if name == "resnet18":
-        return resnet18(weights)
-    if name == "resnet152":
-        return resnet152(weights)
+    if name in ("resnet18", "resnet152"):
+        return _resnet(name, weights, None, progress=True)
     raise MmlabError(f"unknown image encoder {name!r} (fix: choose one of {', '.join(IMAGE_ENCODERS)})")
 
 
@@ -244,22 +245,18 @@ class GRUEncoder(nn.Module):
 
     The padded positions are skipped (a packed sequence), so each caption's last state is the
     state after its last real word. tokens = the GRU's output at each word (B, T, D), zero at
-    padding; pooled = the last state of each direction, concatenated (`pooling="last"`), or the
-    mean of the outputs over the real words (`pooling="mean"`). Bidirectional: each direction has
-    D/2 units, so D must be even.
+    padding; pooled = the last state of each direction, concatenated. Bidirectional: each direction
+    has D/2 units, so D must be even.
     """
 
     def __init__(self, vocab_size: int, dim: int = 64, bidirectional: bool = True,
-                 num_layers: int = 1, pooling: str = "last") -> None:
+                 num_layers: int = 1) -> None:
         super().__init__()
         if bidirectional and dim % 2:
             raise ValueError(f"a bidirectional GRU needs an even dim, got {dim}")
-        if pooling not in ("last", "mean"):
-            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
         hidden = dim // 2 if bidirectional else dim
         self.gru = nn.GRU(dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
-        self.pooling = pooling
         self.dim = dim
 
     def forward(self, text: TokenBatch) -> EncoderOutput:
@@ -270,12 +267,8 @@ class GRUEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, last = self.gru(packed)  # last: (layers * directions, B, D / directions)
         tokens, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D)
-        if self.pooling == "mean":
-            pooled = masked_mean(tokens, mask)  # (B, D)
-        elif self.gru.bidirectional:
-            pooled = torch.cat([last[-2], last[-1]], dim=-1)  # (B, D): forward's and backward's last
-        else:
-            pooled = last[-1]  # (B, D)
+        directions = 2 if self.gru.bidirectional else 1
+        pooled = torch.cat(list(last[-directions:]), dim=-1)  # (B, D): each direction's last state
         return EncoderOutput(tokens, pooled, mask)
 
 

@@ -33,9 +33,9 @@ from mmlab.data.store import dataset_checksum
 from mmlab.data.text import (FASTTEXT_VERSION, TokenBatch, sentence_vectors, simple_tokenize,
                              train_fasttext)
 from mmlab.encoders import EncoderOutput, encode
-from mmlab.io import atomic_path, mmlab_home
+from mmlab.io import atomic_path, cache_file, load_cached
 
-FEATURES_VERSION = 1  # bump when the recipe below changes, so that old caches are not reused
+FEATURES_VERSION = 2  # bump when the recipe below changes, so that old caches are not reused
 
 Entry = torch.Tensor | EncoderOutput | TokenBatch | list
 
@@ -179,13 +179,14 @@ def meme_features(root: str | Path, splits: tuple[str, ...], image_encoder: nn.M
     recipe = {"dataset": dataset_checksum(root), "encoder": encoder_fingerprint(image_encoder),
               "splits": list(splits), "image_size": image_size, "text_dim": text_dim,
               "fasttext": FASTTEXT_VERSION, "version": FEATURES_VERSION}
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    path = mmlab_home() / "features" / f"{Path(root).name}-{key}.pt"
-    raw = _load_features(path) if cache and path.is_file() else None
-    if raw is None:
+    path = cache_file("features", Path(root).name, recipe)
+    saved = load_cached(path) if cache else None
+    if saved is not None:
+        raw = {split: FeatureDataset(**entries) for split, entries in saved.items()}
+    else:
         raw = _compute_features(root, splits, image_encoder, image_size, text_dim)
         with atomic_path(path) as tmp:
-            torch.save({split: _as_dict(data) for split, data in raw.items()}, tmp)
+            torch.save({split: data.entries for split, data in raw.items()}, tmp)
     return standardise(raw, fit_on=splits[0]) if standardised else raw
 
 
@@ -201,22 +202,3 @@ def _compute_features(root: str | Path, splits: tuple[str, ...], image_encoder: 
                                     text=text_features(fasttext_model, list(data.frame["text"])),
                                     label=label)
     return out
-
-
-def _as_dict(data: FeatureDataset) -> dict[str, Any]:
-    """What the cache file keeps of one split."""
-    return {"id": data.id, "label": data.entries.get("label"), "image_tokens": data.image.tokens,
-            "image_pooled": data.image.pooled, "text_tokens": data.text.tokens,
-            "text_mask": data.text.mask, "text_pooled": data.text.pooled}
-
-
-def _load_features(path: Path) -> dict[str, FeatureDataset] | None:
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a damaged cache file is not fatal: compute the features again
-        return None
-    return {split: FeatureDataset(
-                id=s["id"], label=s["label"],
-                image=EncoderOutput(s["image_tokens"], s["image_pooled"], None),
-                text=EncoderOutput(s["text_tokens"], s["text_pooled"], s["text_mask"]))
-            for split, s in saved.items()}

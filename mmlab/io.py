@@ -2,6 +2,8 @@
 
 - `mmlab_home()` is the folder for generated datasets and cached encoders: `$MMLAB_HOME` when set,
   else the repository's `datasets/` folder when mmlab runs from a checkout, else a per-user cache.
+- `cache_file` names a cached result (features, pretrained weights) after a hash of its recipe,
+  and `load_cached` reads one back, or says why it cannot and returns None (compute it again).
 - Every file that matters (datasets, checkpoints, predictions) is written *atomically*: first to a
   temporary name in the same folder, then renamed into place. A rename within one folder is atomic
   on every operating system we support, so a crash or Ctrl-C leaves either the old file or the
@@ -15,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,15 +65,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -84,3 +82,24 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path: str | Path) -> str:
     return sha256_bytes(Path(path).read_bytes())
+
+
+def cache_file(folder: str, name: str, recipe: dict[str, Any]) -> Path:
+    """`MMLAB_HOME/<folder>/<name>-<key>.pt`: the key hashes `recipe` (say, the dataset's checksum
+    and the settings), so a changed recipe gets another file and is computed again."""
+    key = sha256_bytes(json.dumps(recipe, sort_keys=True).encode("utf-8"))[:16]
+    return mmlab_home() / folder / f"{name}-{key}.pt"
+
+
+def load_cached(path: Path) -> Any | None:
+    """What `torch.save` wrote at `path`, or None when there is no such file or it cannot be
+    read (with a warning: a damaged cache is not fatal, the caller computes it again)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file can fail in many ways inside torch.load
+        warnings.warn(f"{path} is unreadable ({type(error).__name__}); computing it again", stacklevel=3)
+        return None

@@ -19,8 +19,6 @@ settings: the same call loads them in a blink, a changed dataset or setting trai
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,7 +37,7 @@ from mmlab.data.text import Vocab
 from mmlab.encoders import SmallCNN, image_encoder, text_encoder
 from mmlab.errors import MmlabError
 from mmlab.features import FeatureDataset
-from mmlab.io import atomic_path, mmlab_home
+from mmlab.io import atomic_path, cache_file, load_cached
 from mmlab.train import evaluate, fit, make_loader
 from mmlab.utils import choose_device
 
@@ -132,15 +130,10 @@ def class_labels(train: pd.Series, test: pd.Series) -> tuple[torch.Tensor, torch
 
 
 def encoder_cache_path(name: str, root: str | Path, config: dict[str, Any]) -> Path:
-    """Where the weights trained with `config` on the dataset at `root` are cached.
-
-    `MMLAB_HOME/encoders/<name>-<key>.pt`; the key is a hash of the dataset's checksum and the
-    config, so changing either gives another file (and trains again).
-    """
-    recipe = json.dumps({"dataset": dataset_checksum(root), "config": config, "version": CACHE_VERSION},
-                        sort_keys=True)
-    key = hashlib.sha256(recipe.encode("utf-8")).hexdigest()[:16]
-    return mmlab_home() / "encoders" / f"{name}-{key}.pt"
+    """Where the weights trained with `config` on the dataset at `root` are cached:
+    `MMLAB_HOME/encoders/<name>-<key>.pt`, the key a hash of the dataset's checksum and `config`."""
+    recipe = {"dataset": dataset_checksum(root), "config": config, "version": CACHE_VERSION}
+    return cache_file("encoders", name, recipe)
 
 
 def held_out_split(root: str | Path) -> str:
@@ -170,7 +163,7 @@ def _pretrain(name: str, root: str | Path, config: dict[str, Any], build: Callab
     started = time.perf_counter()
     device = choose_device(device)
     path = encoder_cache_path(name, root, config)
-    checkpoint = _load_cached(path) if cache else None
+    checkpoint = load_cached(path) if cache else None
     model = _restore(build, checkpoint, path) if checkpoint is not None else None
     if model is not None:
         extra, accuracy, from_cache = checkpoint["extra"], checkpoint["accuracy"], True
@@ -201,17 +194,6 @@ def _restore(build: Callable[[dict], nn.Module], checkpoint: dict[str, Any], pat
         return model
     except (KeyError, RuntimeError) as error:  # e.g. saved by an older mmlab with other layer sizes
         warnings.warn(f"{path} does not fit this encoder ({type(error).__name__}); training again", stacklevel=4)
-        return None
-
-
-def _load_cached(path: Path) -> dict[str, Any] | None:
-    """The cached checkpoint at `path`, or None when there is none or it cannot be read."""
-    if not path.is_file():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged cache file is not fatal: train again and replace it
-        warnings.warn(f"{path} is unreadable ({type(error).__name__}); training again", stacklevel=4)
         return None
 
 

@@ -195,8 +195,7 @@ def test_gru_variants_and_bad_settings():
     vocab = Vocab.build(CAPTIONS)
     words = vocab.encode_batch(CAPTIONS)
     ids, mask = words  # a TokenBatch unpacks like a pair
-    variants = [GRUEncoder(len(vocab), dim=15, bidirectional=False), GRUEncoder(len(vocab), dim=16, pooling="mean")]
-    for encoder in variants:
+    for encoder in (GRUEncoder(len(vocab), dim=15, bidirectional=False), GRUEncoder(len(vocab), dim=16)):
         out = encoder.eval()(words)
         assert out.tokens.shape == (6, 6, encoder.dim) and out.pooled.shape == (6, encoder.dim)
     # Unidirectional, last state: the pooled vector is the output at the last real word.

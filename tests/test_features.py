@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import pytest
 import torch
 
 from mmlab.data.text import Vocab
@@ -84,3 +87,17 @@ def test_meme_features_are_computed_once_then_loaded(tiny_memes, home):
         encoder.features[0].weight.mul_(2)  # other weights: other features, another cache file
     meme_features(tiny_memes, splits, encoder, text_dim=8)
     assert len(list((home / "features").glob("*.pt"))) == 2
+    assert isinstance(again["train"].image, EncoderOutput) and torch.equal(again["train"].label, train.label)
+
+
+def test_a_damaged_feature_cache_is_computed_again(tiny_memes, home):
+    encoder = SmallCNN()
+    first = meme_features(tiny_memes, ("train", "dev"), encoder, text_dim=8)
+    (cached,) = (home / "features").glob("*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # a truncated file, as after a full disk
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = meme_features(tiny_memes, ("train", "dev"), encoder, text_dim=8)
+    assert torch.equal(first["dev"].image.pooled, again["dev"].image.pooled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the file was written again: it loads without a warning
+        meme_features(tiny_memes, ("train", "dev"), encoder, text_dim=8)
