@@ -58,6 +58,18 @@ class NoBias(Fusion):
         return self.u(features["image"]) * self.v(features["text"])
 
 
+class Outer(Projected):
+    """The outer product, flattened, with output_dim set to match: tensor fusion, not this exercise."""
+
+    def __init__(self, dims, hidden=32):
+        super().__init__(dims, hidden)
+        self.output_dim = hidden * hidden
+
+    def forward(self, features):
+        image, text = self.parts(features)
+        return torch.einsum("bi,bj->bij", image, text).flatten(1)
+
+
 def wrong(body):
     class Wrong(Projected):
         def forward(self, features):
@@ -76,6 +88,10 @@ WRONG_PRODUCTS = [
     (wrong(lambda i, t: torch.cat([i, t], dim=-1)), "output_dim"),
     (wrong(lambda i, t: i * 2), "does not change with the caption"),
     (wrong(lambda i, t: torch.tanh(i) * torch.tanh(t)), "bends"),
+    (wrong(lambda i, t: (i * t).clamp(-1, 1)), "bends"),
+    (wrong(lambda i, t: (i * t).detach()), "no gradient reaches"),
+    (wrong(lambda i, t: torch.from_numpy(i.detach().numpy() * t.detach().numpy())), "no gradient reaches"),
+    (Outer, "outer product"),
 ]
 
 

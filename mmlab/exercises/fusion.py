@@ -55,9 +55,10 @@ def check_product_fusion(fusion_class: Any) -> bool:
     hint = "Hint: self.project[m] maps modality m to (B, hidden); the title says how to combine the two."
     if not_attempted(fusion_class):
         return skipped(name, hint)
+    hidden = 8
     try:
         torch.manual_seed(0)
-        fusion = fusion_class({"image": 6, "text": 4}, hidden=8).eval()
+        fusion = fusion_class({"image": 6, "text": 4}, hidden=hidden).eval()
         image, text = torch.randn(5, 6), torch.randn(5, 4)
         out = fusion({"image": image, "text": text})
     except Exception as error:  # a learner's class may fail in any way
@@ -69,6 +70,10 @@ def check_product_fusion(fusion_class: Any) -> bool:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         return report(name, False, f"expected a tensor of shape (5, output_dim) = {expected}, got {shape}; "
                                    "set self.output_dim to the size of what forward returns.")
+    if out.shape[1] == hidden * hidden:
+        return report(name, False, "your output has hidden * hidden features: every pair of features, the "
+                                   "outer product (tensor fusion). Multiply feature k of the picture's "
+                                   "projection with feature k of the caption's only: (B, hidden).")
     with torch.no_grad():
         alone = fusion({"image": image[:1], "text": text[:1]})
         if not torch.allclose(alone[0], out[0], atol=1e-5):
@@ -79,15 +84,24 @@ def check_product_fusion(fusion_class: Any) -> bool:
             return report(name, False, "your output does not change with the caption: use both projections.")
         if torch.allclose(fusion({"image": a, "text": b}), fusion({"image": a2, "text": b}), atol=1e-6):
             return report(name, False, "your output does not change with the picture: use both projections.")
+    if out.requires_grad:
+        out.sum().backward()
+    frozen = [param for param, p in fusion.named_parameters() if p.grad is None or not p.grad.any()]
+    if frozen:
+        return report(name, False, f"no gradient reaches {', '.join(frozen)}: a `.detach()`, `torch.no_grad()` "
+                                   "or a round trip through NumPy cuts the graph, and training could never "
+                                   "change those weights.")
+    with torch.no_grad():
         if _interaction(fusion, (a, a2), (b, b2)) < 1e-5:
             return report(name, False, "your fusion is additive: changing the caption shifts the output by "
                                        "the same amount whatever the picture. Multiply the projections.")
+        a, a2 = 20 * a, 20 * a2  # far from zero too, where a clamp would bend
         mix = fusion({"image": (a + a2) / 2, "text": b})  # affine in the picture: the middle maps to the middle
         middle = (fusion({"image": a, "text": b}) + fusion({"image": a2, "text": b})) / 2
-        if not torch.allclose(mix, middle, atol=1e-4):
+        if not torch.allclose(mix, middle, rtol=1e-4, atol=1e-4):
             return report(name, False, "your output is not the plain product of two projections: it bends "
-                                       "(a ReLU, sigmoid, abs or max somewhere?), so it is not affine in each "
-                                       "modality. Return project_image(x) * project_text(y) and nothing else.")
+                                       "(a ReLU, sigmoid, clamp, abs or max somewhere?), so it is not affine in "
+                                       "each modality. Return project_image(x) * project_text(y) and nothing else.")
     return report(name, True, "the output changes with the caption differently for each picture: a "
                               "multiplicative interaction in the operator itself (the idea behind MLB, "
                               "MFB and tensor fusion). Notebook 03's heads study shows what it buys.")
