@@ -124,25 +124,13 @@ class Words(NamedTuple):
     gates: torch.Tensor  # (B, T) float: 1 keeps a word, 0 replaces it by an average word
 
 
-class Scale(nn.Module):
-    """A `mmlab.features.Standardizer` as a module, so that its statistics move with the model."""
-
-    def __init__(self, scaler: Standardizer) -> None:
-        super().__init__()
-        self.register_buffer("mean", scaler.mean.clone())  # (D,)
-        self.register_buffer("std", scaler.std.clone())  # (D,)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std  # (..., D)
-
-
 class ScaledImageEncoder(nn.Module):
     """The frozen image encoder, then `prepare`'s standardisation: pictures -> a head's features."""
 
     def __init__(self, encoder: nn.Module, pooled: Standardizer, tokens: Standardizer) -> None:
         super().__init__()
         self.encoder = encoder
-        self.scale_pooled, self.scale_tokens = Scale(pooled), Scale(tokens)
+        self.scale_pooled, self.scale_tokens = pooled, tokens
         self.dim = encoder.dim
 
     def forward(self, pictures: torch.Tensor) -> EncoderOutput:
@@ -167,7 +155,7 @@ class CaptionFeatures(nn.Module):
 
     def __init__(self, pooled: Standardizer, tokens: Standardizer) -> None:
         super().__init__()
-        self.scale_pooled, self.scale_tokens = Scale(pooled), Scale(tokens)
+        self.scale_pooled, self.scale_tokens = pooled, tokens
 
     def forward(self, words: Words) -> EncoderOutput:
         vectors, mask, gates = words  # (B, T, D), (B, T), (B, T)

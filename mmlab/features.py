@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,19 +95,24 @@ def _select(value: Entry, rows: torch.Tensor | int, index: list[int] | int) -> A
     return value[rows]
 
 
-@dataclass
-class Standardizer:
-    """Per-feature mean and standard deviation, from the training split."""
+class Standardizer(nn.Module):
+    """Per-feature mean and standard deviation, from the training split: x -> (x - mean) / std.
 
-    mean: torch.Tensor  # (D,)
-    std: torch.Tensor  # (D,)
+    A module, so that a model that starts from pictures or words (`mmlab.explain`) can carry it,
+    statistics and all, onto its device.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)  # (D,)
+        self.register_buffer("std", std)  # (D,)
 
     @classmethod
     def fit(cls, features: torch.Tensor) -> Standardizer:
         """Statistics of `features` (N, D): one mean and one standard deviation per feature."""
         return cls(features.mean(dim=0), features.std(dim=0).clamp_min(1e-6))
 
-    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
         return (features - self.mean) / self.std  # (..., D)
 
 
