@@ -33,7 +33,7 @@ from torchvision import transforms
 from mmlab.data.memes import MemeDataset
 from mmlab.data.store import split_sizes
 from mmlab.data.text import sentence_vectors, train_fasttext
-from mmlab.encoders import SmallCNN, resnet152
+from mmlab.encoders import SmallCNN, image_encoder
 from mmlab.features import FeatureDataset
 from mmlab.pretrain import held_out_split
 from mmlab.models import LanguageAndVisionConcat
@@ -54,7 +54,7 @@ def classic_model() -> LanguageAndVisionConcat:
     """
     return LanguageAndVisionConcat(CLASSIC["text_dim"], 2048, feature_dim=CLASSIC["feature_dim"],
                                    fusion_output_size=CLASSIC["fusion_output_size"],
-                                   dropout=CLASSIC["dropout_p"], encoders={"image": resnet152(weights=None)})
+                                   dropout=CLASSIC["dropout_p"], encoders={"image": image_encoder("resnet152")})
 
 
 def classic_datasets(root: str | Path, eval_n: int | None, cache_dir: str | Path,

@@ -1,14 +1,7 @@
-"""The `mmlab` command line.
+"""The `mmlab` command line: data, check, grid, train, fusions, compare.
 
-    mmlab data  --out DIR [--task T] [--difficulty realistic|clean] [--n N] [--seed S] [--size PX]
-                [--negation P] [--noise E]
-    mmlab check DIR
-    mmlab grid  DIR [--split S] [--out FILE.png]
-    mmlab train [--data DIR | --task T] [--model M] [--fusion NAME] [--image-encoder NAME]
-                [--weights FILE] [--dev-split S] [--test-split S] [--epochs N] [--seed S]
-                [--device auto|cpu|cuda] [--out RUN_DIR] [--resume] [--json]
-    mmlab fusions
-    mmlab compare [--tasks T,T] [--fusions NAME,NAME] [--n N] [--epochs N] [--seed S] [--json]
+Each command has its options added by an `_add_...` function (`mmlab COMMAND --help` lists them)
+and is carried out by `_run_<command>`, mostly a call into the library.
 
 Mistakes a user can make (a wrong path, a broken jsonl line, an unknown name) end with exit
 status 2 and one line on stderr, `mmlab: error: ...`, that says where and how to fix it.

@@ -21,9 +21,10 @@ Image encoders take pictures (B, 3, H, W), float in [0, 1] or uint8 in [0, 255]:
   more block that keeps the size: 64 tokens of 64 features. Each token sees a 31x31-pixel window
   of the picture (its receptive field), around its 8x8-pixel cell (3.5 px up and left of the
   cell's centre). Trains in seconds on a CPU.
-- `resnet18`, `resnet152`: torchvision's ResNets without their classifier; the tokens are the
-  cells of the last feature map (2x2 at 64 px, 7x7 at 224 px). Random weights by default
-  (`weights=None`); pretrained ImageNet weights come from a local file or, with internet, by name.
+- `image_encoder("resnet18")`, `image_encoder("resnet152")`: torchvision's ResNets without their
+  classifier; the tokens are the cells of the last feature map (2x2 at 64 px, 7x7 at 224 px).
+  Random weights by default (`weights=None`); pretrained ImageNet weights come from a local file
+  or, with internet, by name.
 
 Text encoders take a `TokenBatch(ids, mask)` from `mmlab.data.text.Vocab.encode_batch`:
 
@@ -158,53 +159,21 @@ def _load_state_dict(arch: str, weights: str | Path, progress: bool) -> dict[str
         reason = getattr(error, "reason", error)
         raise MmlabError(f"cannot download {arch} weights {name} ({reason}); mmlab runs offline "
                          f"(fix: on a machine with internet download {url}, copy it here and pass "
-                         f"its path: {arch}(weights='path/to/{Path(url).name}'), or "
+                         f"its path: image_encoder('{arch}', weights='path/to/{Path(url).name}'), or "
                          f"`mmlab train --image-encoder {arch} --weights path/to/{Path(url).name}`)") from None
-
-
-def _resnet(arch: str, weights: str | Path | None, dim: int | None, progress: bool) -> ResNetEncoder:
-    # torchvision is imported here, not at the top: importing it costs about 180 MB of memory,
-    # which the notebooks that only use SmallCNN need not pay.
-    import torchvision
-
-    resnet = getattr(torchvision.models, arch)(weights=None)  # random weights, no download
-    if weights is not None:
-        state = _load_state_dict(arch, weights, progress)
-        try:
-            resnet.load_state_dict(state)
-        except RuntimeError as error:
-            first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-            raise MmlabError(f"{weights}: these are not {arch} weights ({first}) "
-                             f"(fix: pass the torchvision {arch} weights file)") from None
-    return ResNetEncoder(resnet, dim)
-
-
-def resnet18(weights: str | Path | None = None, dim: int | None = None,
-             progress: bool = True) -> ResNetEncoder:
-    """ResNet-18 as an image encoder (D = 512, or `dim` with a projection).
-
-    `weights`: None for random weights; a path to torchvision's ResNet-18 weights file; or a
-    torchvision weights name such as "IMAGENET1K_V1" (downloaded, so it needs internet once).
-    """
-    return _resnet("resnet18", weights, dim, progress)
-
-
-def resnet152(weights: str | Path | None = None, dim: int | None = None,
-              progress: bool = True) -> ResNetEncoder:
-    """ResNet-152 (the Hateful Memes benchmark's image encoder) as an image encoder (D = 2048).
-
-    `weights` as in `resnet18`; names: "IMAGENET1K_V1", "IMAGENET1K_V2". Slow on a CPU.
-    """
-    return _resnet("resnet152", weights, dim, progress)
 
 
 IMAGE_ENCODERS = ("small_cnn", "resnet18", "resnet152")
 
 
-def image_encoder(name: str = "small_cnn", weights: str | Path | None = None) -> nn.Module:
-    """An image encoder by name: "small_cnn", "resnet18" or "resnet152".
+def image_encoder(name: str = "small_cnn", weights: str | Path | None = None, dim: int | None = None,
+                  progress: bool = True) -> nn.Module:
+    """An image encoder by name: "small_cnn", "resnet18" (D = 512) or "resnet152" (D = 2048, the
+    Hateful Memes benchmark's; slow on a CPU). `dim` gives a ResNet a projection to that size.
 
-    `weights` as in `resnet18`; for "small_cnn" only a file saved from a `SmallCNN` state dict.
+    `weights`: None for random weights; a local file (a saved `SmallCNN` state dict, or
+    torchvision's weights file for a ResNet); or, for a ResNet, a torchvision weights name such
+    as "IMAGENET1K_V1" (downloaded, so it needs internet once).
     """
     if name == "small_cnn":
         encoder = SmallCNN()
@@ -214,9 +183,22 @@ def image_encoder(name: str = "small_cnn", weights: str | Path | None = None) ->
                                  "has no published weights, pretrain it with mmlab.pretrain)")
             encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return encoder
-    if name in ("resnet18", "resnet152"):
-        return _resnet(name, weights, None, progress=True)
-    raise MmlabError(f"unknown image encoder {name!r} (fix: choose one of {', '.join(IMAGE_ENCODERS)})")
+    if name not in IMAGE_ENCODERS:
+        raise MmlabError(f"unknown image encoder {name!r} (fix: choose one of {', '.join(IMAGE_ENCODERS)})")
+    # torchvision is imported here, not at the top: importing it costs about 180 MB of memory,
+    # which the notebooks that only use SmallCNN need not pay.
+    import torchvision
+
+    resnet = getattr(torchvision.models, name)(weights=None)  # random weights, no download
+    if weights is not None:
+        state = _load_state_dict(name, weights, progress)
+        try:
+            resnet.load_state_dict(state)
+        except RuntimeError as error:
+            first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+            raise MmlabError(f"{weights}: these are not {name} weights ({first}) "
+                             f"(fix: pass the torchvision {name} weights file)") from None
+    return ResNetEncoder(resnet, dim)
 
 
 # ---------------------------------------------------------------------------------------------

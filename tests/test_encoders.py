@@ -10,7 +10,7 @@ import torchvision
 
 from mmlab.data.text import Vocab, sentence_vectors, simple_tokenize, train_fasttext
 from mmlab.encoders import (IMAGE_ENCODERS, TEXT_ENCODERS, EncoderOutput, GRUEncoder, SmallCNN, encode,
-                            TransformerTextEncoder, image_encoder, resnet18, text_encoder)
+                            TransformerTextEncoder, image_encoder, text_encoder)
 from mmlab.errors import MmlabError
 
 CAPTIONS = ["what a lovely day", "not an awful day lol", "i hate it so much", "",
@@ -127,8 +127,8 @@ def test_small_cnn_gives_an_8x8_grid_of_tokens_at_64px():
 def test_resnets_tokens_are_the_last_feature_map_cells():
     torch.manual_seed(0)
     pictures = torch.rand(2, 3, 64, 64)
-    check_image_output(resnet18().eval()(pictures), 2, 4, 512)  # 64 px / 32 = a 2x2 map
-    check_image_output(resnet18(dim=32).eval()(pictures), 2, 4, 32)
+    check_image_output(image_encoder("resnet18").eval()(pictures), 2, 4, 512)  # 64 px / 32 = a 2x2 map
+    check_image_output(image_encoder("resnet18", dim=32).eval()(pictures), 2, 4, 32)
     big = image_encoder("resnet152").eval()
     check_image_output(big(pictures[:1, :, :32, :32]), 1, 1, 2048)
 
@@ -147,15 +147,15 @@ def test_pretrained_weights_offline_give_one_clear_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(MmlabError) as caught:
-        resnet18(weights="IMAGENET1K_V1")
+        image_encoder("resnet18", weights="IMAGENET1K_V1")
     message = str(caught.value)
     assert "\n" not in message
     assert "cannot download" in message and "resnet18-f37072fd.pth" in message
     assert "fix:" in message and "weights='path/to/" in message
     with pytest.raises(MmlabError, match="IMAGENET1K_V1"):
-        resnet18(weights="IMAGENET_SUPER")  # a typo lists the valid names
+        image_encoder("resnet18", weights="IMAGENET_SUPER")  # a typo lists the valid names
     with pytest.raises(MmlabError, match="not found"):
-        resnet18(weights=tmp_path / "missing.pth")
+        image_encoder("resnet18", weights=tmp_path / "missing.pth")
 
 
 def test_local_weights_file_loads(tmp_path):
@@ -166,7 +166,7 @@ def test_local_weights_file_loads(tmp_path):
     assert torch.equal(encoder.body[0].weight, reference.conv1.weight)
     torch.save(SmallCNN().state_dict(), tmp_path / "small.pt")
     with pytest.raises(MmlabError, match="not resnet18 weights"):
-        resnet18(weights=tmp_path / "small.pt")
+        image_encoder("resnet18", weights=tmp_path / "small.pt")
     small = image_encoder("small_cnn", weights=tmp_path / "small.pt")
     assert isinstance(small, SmallCNN)
 
