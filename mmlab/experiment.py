@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 from mmlab.data.memes import MemeDataset, find_splits, read_split

@@ -18,7 +18,6 @@ on disk, and train only what comes after (fusion and head):
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 

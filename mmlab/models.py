@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from mmlab.encoders import EncoderOutput
 from mmlab.errors import MmlabError
-from mmlab.fusion import FUSIONS, Features, Fusion, build_fusion, pooled
+from mmlab.fusion import FUSIONS, Features, build_fusion, pooled
 
 HEADS = ("mlp", "linear")
 
