@@ -199,12 +199,12 @@ def _add_fusion_commands(commands: argparse._SubParsersAction) -> None:
     fusions.set_defaults(run=_run_fusions)
     compare = commands.add_parser("compare", help="the fusion study: every strategy on the SynthMemes tasks, "
                                                    "several seeds, 95 %% intervals (notebook 03)")
-    compare.add_argument("--tasks", default="memes,grounding", help="comma-separated tasks: memes, grounding, "
+    compare.add_argument("--tasks", help="comma-separated tasks: memes, grounding, "
                          "redundant (default: memes,grounding; redundant, where every strategy scores 1, is for "
                          "--modality-dropout)")
     compare.add_argument("--fusions", default=None, help="comma-separated fusion names (default: all)")
     compare.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default: 5)")
-    compare.add_argument("--lrs", default="0.0003,0.001,0.003", help="comma-separated learning rates, tuned on "
+    compare.add_argument("--lrs", help="comma-separated learning rates, tuned on "
                          "dev per strategy (default: 0.0003,0.001,0.003)")
     compare.add_argument("--heads", default="mlp", help="comma-separated heads, mlp and/or linear (default: mlp)")
     compare.add_argument("--modality-dropout", default="0", help="comma-separated rates applied to every "
@@ -255,7 +255,7 @@ def _numbers(text: str, option: str, example: str) -> list[float]:
 def _run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from mmlab.compare import compare_fusions, summarise
+    from mmlab.compare import LEARNING_RATES, STUDY_TASKS, compare_fusions, summarise
     from mmlab.data.synthmemes import TASKS
     from mmlab.fusion import FUSIONS
     from mmlab.io import atomic_path
@@ -263,11 +263,11 @@ def _run_compare(args: argparse.Namespace) -> int:
     from mmlab.utils import limit_threads
 
     limit_threads()
-    tasks = _names(args.tasks, TASKS, "--tasks")
+    tasks = _names(args.tasks, TASKS, "--tasks") if args.tasks is not None else list(STUDY_TASKS)
     fusions = _names(args.fusions, list(FUSIONS), "--fusions")
     heads = _names(args.heads, HEADS, "--heads")
     dropout = _numbers(args.modality_dropout, "--modality-dropout", "0,0.3")
-    lrs = _numbers(args.lrs, "--lrs", "0.001,0.003")
+    lrs = _numbers(args.lrs, "--lrs", "0.001,0.003") if args.lrs is not None else list(LEARNING_RATES)
     started = time.perf_counter()
     runs = compare_fusions(tasks, fusions, seeds=args.seeds, lrs=lrs, heads=heads, modality_dropout=dropout,
                            epochs=args.epochs, n=args.n, device=args.device, jobs=args.jobs,

@@ -3,7 +3,7 @@
 The notebook asserts its lessons on the committed study (`notebooks/results/`, seeds 0-4). Here
 each lesson is run again with seeds 100-102 and 200-202, at the learning rates the study chose
 (the tuning is the study's; what is re-checked is that the differences are not luck of the
-seeds). Three seeds per strategy keep this test to about a minute.
+seeds). Three seeds per strategy keep this test under two minutes (107 s measured).
 """
 
 from __future__ import annotations

@@ -37,10 +37,12 @@ def unanswered(name: str, answer: Any, hint: str, signature: str) -> bool:
     """Whether a function exercise cannot be checked yet: not attempted (prints the hint) or not a
     function (prints the `signature` expected). The checker then returns False."""
     if not_attempted(answer):
-        return not skipped(name, hint)
-    if not callable(answer):
-        return not report(name, False, f"expected a function, e.g. `{signature}`.")
-    return False
+        skipped(name, hint)
+    elif not callable(answer):
+        report(name, False, f"expected a function, e.g. `{signature}`.")
+    else:
+        return False
+    return True
 
 
 def call_learner(name: str, function: Callable, *args: Any) -> tuple[bool, Any]:
