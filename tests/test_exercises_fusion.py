@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from mmlab.exercises import fusion as exercises
-from mmlab.fusion import Fusion
+from mmlab.fusion import Fusion, pooled
 
 
 class Projected(Fusion):
@@ -19,7 +19,7 @@ class Projected(Fusion):
         self.output_dim = hidden
 
     def parts(self, features):
-        return self.project["image"](features["image"]), self.project["text"](features["text"])
+        return self.project["image"](pooled(features["image"])), self.project["text"](pooled(features["text"]))
 
 
 class Product(Projected):
@@ -43,7 +43,7 @@ class ProductLoop(Projected):
     def forward(self, features):
         out = 1.0
         for name in self.dims:  # works for any number of modalities
-            out = out * self.project[name](features[name])
+            out = out * self.project[name](pooled(features[name]))
         return out
 
 
@@ -55,7 +55,7 @@ class NoBias(Fusion):
         self.output_dim = hidden
 
     def forward(self, features):
-        return self.u(features["image"]) * self.v(features["text"])
+        return self.u(features["image"].pooled) * self.v(features["text"].pooled)  # EncoderOutputs
 
 
 class Outer(Projected):
@@ -68,6 +68,41 @@ class Outer(Projected):
     def forward(self, features):
         image, text = self.parts(features)
         return torch.einsum("bi,bj->bij", image, text).flatten(1)
+
+
+class NoPooled(Projected):
+    """Forgets that the kit passes EncoderOutputs, not tensors."""
+
+    def forward(self, features):
+        return self.project["image"](features["image"]) * self.project["text"](features["text"])
+
+
+class Dot(Projected):
+    """A dot product, with output_dim set to match: one number per example."""
+
+    def __init__(self, dims, hidden=32):
+        super().__init__(dims, hidden)
+        self.output_dim = 1
+
+    def forward(self, features):
+        image, text = self.parts(features)
+        return (image * text).sum(dim=-1, keepdim=True)
+
+
+class FiveOnly(Projected):
+    """Works for a batch of 5 only."""
+
+    def forward(self, features):
+        image, text = self.parts(features)
+        return torch.stack([image[b] * text[b] for b in range(5)])
+
+
+class FreshLayer(Projected):
+    """Builds a new (randomly initialised) layer at every call."""
+
+    def forward(self, features):
+        image, text = self.parts(features)
+        return nn.Linear(image.shape[1], image.shape[1])(image) * text
 
 
 def wrong(body):
@@ -85,13 +120,19 @@ WRONG_PRODUCTS = [
     (wrong(lambda i, t: (i - t).abs()), "bends"),
     (wrong(lambda i, t: torch.maximum(i, t)), "bends"),
     (wrong(lambda i, t: i * t.mean(dim=0, keepdim=True)), "other examples"),
-    (wrong(lambda i, t: torch.cat([i, t], dim=-1)), "output_dim"),
+    (wrong(lambda i, t: torch.cat([i, t], dim=-1)), "no concatenation"),
+    (wrong(lambda i, t: i * torch.sigmoid(t)), "bends"),  # bent on the caption's side only
+    (wrong(lambda i, t: i * torch.relu(t)), "bends"),
     (wrong(lambda i, t: i * 2), "does not change with the caption"),
     (wrong(lambda i, t: torch.tanh(i) * torch.tanh(t)), "bends"),
     (wrong(lambda i, t: (i * t).clamp(-1, 1)), "bends"),
     (wrong(lambda i, t: (i * t).detach()), "no gradient reaches"),
     (wrong(lambda i, t: torch.from_numpy(i.detach().numpy() * t.detach().numpy())), "no gradient reaches"),
     (Outer, "outer product"),
+    (NoPooled, "pooled(features[m])"),
+    (Dot, "keeps hidden"),
+    (FiveOnly, "raised IndexError"),
+    (FreshLayer, "with every call"),
 ]
 
 
@@ -154,3 +195,8 @@ def test_early_control_accepts_the_budget_experiment(answer, capsys):
 def test_early_control_explains_each_wrong_choice(answer, words, capsys):
     assert not exercises.check_early_control(answer)
     assert words in capsys.readouterr().out
+
+
+def test_missing_prediction_wants_the_auroc_lost_not_left(capsys):
+    assert not exercises.check_missing_prediction("caption", {"picture": 0.61, "caption": 0.57})
+    assert "AUROC *lost*" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from mmlab.encoders import EncoderOutput
 from mmlab.exercises import not_attempted, report, skipped
 
 def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = None) -> bool:
@@ -21,12 +22,14 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
         return report(name, False, f'{prediction!r}: answer "picture" or "caption" (which one goes missing).')
     prediction = synonyms[prediction.strip().lower()]
     if not lost:
-        print(f"⏳ {name}: prediction noted ({prediction}); now run the measuring cell below, then this "
-              "checker again.")
+        print(f"⏳ {name}: prediction noted ({prediction}); now run the measuring cell below.")
         return False
     lost = {synonyms.get(str(key).lower(), key): value for key, value in lost.items()}
     if set(lost) != {"picture", "caption"}:
         return report(name, False, f"`lost` should be {{'picture': ..., 'caption': ...}}, got {sorted(lost)}.")
+    if not all(isinstance(v, (int, float)) and 0 <= v <= 0.5 for v in lost.values()):
+        return report(name, False, f"`lost` holds {lost}: it should hold the AUROC *lost* (with both minus "
+                                   "without one), a number between 0 and 0.5, not the AUROC left.")
     worse = max(lost, key=lost.get)
     said = f"without the picture it lost {lost['picture']:.3f} AUROC, without the caption {lost['caption']:.3f}"
     if prediction == worse and worse == "caption":
@@ -39,10 +42,25 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
                                "common, the insults (caption alone) or the symbols (picture alone)?")
 
 
+def _call(fusion: Any, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The fusion on pooled vectors (B, D), passed as the kit passes them: EncoderOutputs."""
+    as_output = lambda x: EncoderOutput(x.unsqueeze(1), x, None)  # one token, and the pooled vector
+    return fusion({"image": as_output(image), "text": as_output(text)})
+
+
 def _interaction(fusion: Any, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> float:
     """f(a, b) - f(a, b') - f(a', b) + f(a', b'): zero for an additive fusion."""
-    out = [fusion({"image": i, "text": t}) for i in a for t in b]
+    out = [_call(fusion, i, t) for i in a for t in b]
     return (out[0] - out[1] - out[2] + out[3]).abs().max().item()
+
+
+def _affine(fusion: Any, a: torch.Tensor, a2: torch.Tensor, b: torch.Tensor, b2: torch.Tensor) -> bool:
+    """Whether the midpoint of two pictures maps to the midpoint of their outputs, and the same
+    for two captions: true of a product of two affine maps, false where something bends."""
+    a, a2, b, b2 = 20 * a, 20 * a2, 20 * b, 20 * b2  # far from zero too, where a clamp would bend
+    close = lambda x, y: torch.allclose(x, y, rtol=1e-4, atol=1e-4)
+    return (close(_call(fusion, (a + a2) / 2, b), (_call(fusion, a, b) + _call(fusion, a2, b)) / 2)
+            and close(_call(fusion, a, (b + b2) / 2), (_call(fusion, a, b) + _call(fusion, a, b2)) / 2))
 
 
 def check_product_fusion(fusion_class: Any) -> bool:
@@ -60,57 +78,67 @@ def check_product_fusion(fusion_class: Any) -> bool:
         torch.manual_seed(0)
         fusion = fusion_class({"image": 6, "text": 4}, hidden=hidden).eval()
         image, text = torch.randn(5, 6), torch.randn(5, 4)
-        out = fusion({"image": image, "text": text})
+        out = _call(fusion, image, text)
+        mistake = None if not_attempted(out) else _product_mistake(fusion, out, image, text, hidden)
     except Exception as error:  # a learner's class may fail in any way
-        return report(name, False, f"building or calling it raised {type(error).__name__}: {error}")
+        where = ("; the features are EncoderOutputs: read each modality's vector with pooled(features[m])"
+                 if isinstance(error, (TypeError, AttributeError)) else "")
+        return report(name, False, f"building or calling it raised {type(error).__name__}: {error}{where}")
     if not_attempted(out):
         return skipped(name, "forward returns nothing yet: `return` the fused (B, hidden) tensor. " + hint)
-    expected = (5, getattr(fusion, "output_dim", None))
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        return report(name, False, f"expected a tensor of shape (5, output_dim) = {expected}, got {shape}; "
-                                   "set self.output_dim to the size of what forward returns.")
-    if out.shape[1] == hidden * hidden:
-        return report(name, False, "your output has hidden * hidden features: every pair of features, the "
-                                   "outer product (tensor fusion). Multiply feature k of the picture's "
-                                   "projection with feature k of the caption's only: (B, hidden).")
-    with torch.no_grad():
-        alone = fusion({"image": image[:1], "text": text[:1]})
-        if not torch.allclose(alone[0], out[0], atol=1e-5):
-            return report(name, False, "example 0's output changes with the other examples of the batch: "
-                                       "fuse each example on its own (no mean or sum over dim 0).")
-        a, a2, b, b2 = image[:1], image[1:2], text[:1], text[1:2]
-        if torch.allclose(fusion({"image": a, "text": b}), fusion({"image": a, "text": b2}), atol=1e-6):
-            return report(name, False, "your output does not change with the caption: use both projections.")
-        if torch.allclose(fusion({"image": a, "text": b}), fusion({"image": a2, "text": b}), atol=1e-6):
-            return report(name, False, "your output does not change with the picture: use both projections.")
-    if out.requires_grad:
-        out.sum().backward()
-    frozen = [param for param, p in fusion.named_parameters() if p.grad is None or not p.grad.any()]
-    if frozen:
-        return report(name, False, f"no gradient reaches {', '.join(frozen)}: a `.detach()`, `torch.no_grad()` "
-                                   "or a round trip through NumPy cuts the graph, and training could never "
-                                   "change those weights.")
-    with torch.no_grad():
-        if _interaction(fusion, (a, a2), (b, b2)) < 1e-5:
-            return report(name, False, "your fusion is additive: changing the caption shifts the output by "
-                                       "the same amount whatever the picture. Multiply the projections.")
-        a, a2 = 20 * a, 20 * a2  # far from zero too, where a clamp would bend
-        mix = fusion({"image": (a + a2) / 2, "text": b})  # affine in the picture: the middle maps to the middle
-        middle = (fusion({"image": a, "text": b}) + fusion({"image": a2, "text": b})) / 2
-        if not torch.allclose(mix, middle, rtol=1e-4, atol=1e-4):
-            return report(name, False, "your output is not the plain product of two projections: it bends "
-                                       "(a ReLU, sigmoid, clamp, abs or max somewhere?), so it is not affine in "
-                                       "each modality. Return project_image(x) * project_text(y) and nothing else.")
+    if mistake:
+        return report(name, False, mistake)
     return report(name, True, "the output changes with the caption differently for each picture: a "
                               "multiplicative interaction in the operator itself (the idea behind MLB, "
                               "MFB and tensor fusion). Notebook 03's heads study shows what it buys.")
 
 
+def _product_mistake(fusion: Any, out: Any, image: torch.Tensor, text: torch.Tensor, hidden: int) -> str | None:
+    """What is wrong with a learner's product fusion (its output `out` on `image`, `text`), or None."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != len(image):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return f"expected a tensor of shape (5, hidden) = (5, {hidden}) for 5 examples, got {shape}."
+    if out.shape[1] == hidden * hidden:
+        return ("your output has hidden * hidden features: every pair of features, the outer product "
+                "(tensor fusion). Multiply feature k of the picture's projection with feature k of the "
+                "caption's only: (B, hidden).")
+    if out.shape[1] != hidden:
+        return (f"your output has {out.shape[1]} features per example; an elementwise product of two "
+                f"(B, hidden) projections keeps hidden = {hidden} (no sum, no concatenation).")
+    if getattr(fusion, "output_dim", None) != hidden:
+        return f"forward returns {hidden} features but self.output_dim is {getattr(fusion, 'output_dim', None)}."
+    a, a2, b, b2 = image[:1], image[1:2], text[:1], text[1:2]
+    with torch.no_grad():
+        if not torch.allclose(_call(fusion, a, b)[0], out[0], atol=1e-5):
+            return ("example 0's output changes with the other examples of the batch (or with every call): "
+                    "fuse each example on its own, with layers built in __init__.")
+        if torch.allclose(_call(fusion, a, b), _call(fusion, a, b2), atol=1e-6):
+            return "your output does not change with the caption: use both projections."
+        if torch.allclose(_call(fusion, a, b), _call(fusion, a2, b), atol=1e-6):
+            return "your output does not change with the picture: use both projections."
+    if out.requires_grad:
+        out.sum().backward()
+    frozen = [param for param, p in fusion.named_parameters() if p.grad is None or not p.grad.any()]
+    if frozen:
+        return (f"no gradient reaches {', '.join(frozen)}: a `.detach()`, `torch.no_grad()` or a round trip "
+                "through NumPy cuts the graph (or forward never uses that layer), and training could never "
+                "change those weights.")
+    with torch.no_grad():
+        if _interaction(fusion, (a, a2), (b, b2)) < 1e-5:
+            return ("your fusion is additive: changing the caption shifts the output by the same amount "
+                    "whatever the picture. Multiply the projections.")
+        if not _affine(fusion, a, a2, b, b2):
+            return ("your output is not the plain product of two projections: it bends (a ReLU, sigmoid, "
+                    "clamp, abs or max somewhere?), so it is not affine in each modality. Return "
+                    "project_image(x) * project_text(y) and nothing else.")
+    return None
+
+
 EARLY_OPTIONS = {
     "a": "run early fusion with 10 seeds instead of 5",
     "b": "give it a linear head instead of the MLP head",
-    "c": "train it longer (e.g. 100 epochs) and on more memes, and watch the dev AUROC per epoch",
+    "c": "give it a bigger budget: 100 epochs without early stopping, more training pictures, and "
+         "watch the dev AUROC per epoch",
     "d": "feed it the pooled picture instead of the 16 regions",
 }
 
@@ -121,10 +149,10 @@ def check_early_control(choice: Any) -> bool:
     if not_attempted(choice):
         return skipped(name, f"Hint: pick one of {sorted(EARLY_OPTIONS)}; which one changes the budget?")
     why_not = {
-        "a": "more seeds shrink the interval around chance; every seed was at chance already, and the "
-             "question is whether *any* run learns, not how sure we are of the mean",
-        "b": "the head sits after the fusion; at chance the fused [CLS] vector carries no binding for any "
-             "head to read",
+        "a": "more seeds on the same budget could find a lucky run, but the claim is about the budget: "
+             "five seeds at chance leave it untested either way, and ten more at the same budget still would",
+        "b": "a head swap changes the model and, through the tuning, its learning rate; it does not change "
+             "the budget (data, epochs, patience) the claim is about",
         "d": "that removes what grounding needs (which colour is on which shape is only in the regions): "
              "it would fail for a known reason and tell nothing about the regions",
     }
@@ -136,6 +164,7 @@ def check_early_control(choice: Any) -> bool:
         return report(name, False, f"{choice!r} is not one of {sorted(EARLY_OPTIONS)}.")
     if choice != "c":
         return report(name, False, f"({choice}) {why_not[choice]}.")
-    return report(name, True, "the claim was about a budget (4,000 memes, 20 epochs); only a bigger budget "
-                              "can refute it. If the dev AUROC starts to climb after epoch 20, or with more "
-                              "memes, the failure was the budget; if it stays flat, look at the model.")
+    return report(name, True, "the claim was about a budget (4,000 pictures, at most 20 epochs, early "
+                              "stopping after 3 epochs without progress); only a bigger budget can test "
+                              "it. If the dev AUROC starts to climb late, or with more pictures, the "
+                              "failure was the budget; if it stays flat, look at the model.")
