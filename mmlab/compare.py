@@ -61,7 +61,9 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed:
                  device: str = "auto") -> list[dict]:
     """Tune the learning rate of one strategy on dev, then train and test it with `seeds` seeds.
 
-    The seeds are first_seed, first_seed + 1, ...; the tuning runs use the first of them.
+    The seeds are first_seed, first_seed + 1, ...; the tuning runs use the first of them. Each
+    seed also draws its own `emap_n` test examples for EMAP, so the spread of the gap over seeds
+    includes the luck of the sample.
     """
     settings = {"head": head, "hidden": hidden, "modality_dropout": modality_dropout, "epochs": epochs,
                 "patience": patience, "device": device, "progress": False}
@@ -89,7 +91,7 @@ def run_strategy(prepared: Prepared, fusion: str, *, seeds: int = 5, first_seed:
         if "unseen" in prepared.features:
             row["auroc_unseen"] = score(net, prepared.features["unseen"], device)["auroc"]
         if emap_n:
-            projected = emap(net, test, n=emap_n)  # both AUROCs on the same sample of test memes
+            projected = emap(net, test, n=emap_n, seed=seed)  # both AUROCs on this seed's sample
             row["emap_gap"] = projected["auroc"] - projected["auroc_additive"]
         rows.append(row)
     return rows

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mmlab.compare import below, compare_fusions, interval, pick, summarise
+from mmlab import compare
+from mmlab.compare import below, compare_fusions, interval, pick, run_strategy, summarise
+from mmlab.experiment import prepare
 
 
 def test_interval_is_the_t_interval_of_the_mean():
@@ -43,6 +45,21 @@ def test_a_small_study_tunes_on_dev_and_reports_every_column(home):
     for column in ("auroc", "accuracy", "auroc_no_image", "emap_gap", "params", "seconds"):
         assert runs[column].notna().all(), column
     assert (runs.groupby("fusion")["lr"].nunique() == 1).all()  # one tuned rate per strategy
+
+
+def test_each_seed_draws_its_own_emap_sample(home, monkeypatch):
+    drawn = []
+
+    def recording_emap(net, data, n, seed):
+        drawn.append((n, seed))
+        return {"auroc": 0.75, "auroc_additive": 0.5}
+
+    monkeypatch.setattr(compare, "emap", recording_emap)
+    prepared = prepare(task="redundant", n=24, device="cpu", progress=False)
+    rows = run_strategy(prepared, "late", seeds=2, first_seed=3, lrs=(1e-3,), epochs=1, emap_n=8,
+                        device="cpu")
+    assert drawn == [(8, 3), (8, 4)]  # one sample per seed, not one sample for every run
+    assert [row["emap_gap"] for row in rows] == [0.25, 0.25]
 
 
 def test_worker_processes_give_the_same_numbers(home):
