@@ -1,4 +1,4 @@
-"""Committed notebooks carry no widget state, widget views or progress bars.
+"""Committed notebooks carry no widget state, widget views, progress bars or execution timestamps.
 
 tools/clean_notebooks.py removes them; these tests check the tool, and that no committed notebook
 needs it.
@@ -45,14 +45,20 @@ def executed_notebook() -> nbformat.NotebookNode:
     notebook = new_notebook(cells=[new_code_cell(source, outputs=cell_outputs)
                                    for source, cell_outputs in zip(sources, outputs)])
     notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    for cell in notebook.cells[:2]:  # as nbclient records them
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-11-27T18:20:01.123Z",
+                                      "shell.execute_reply": "2026-11-27T18:20:02.456Z"}
+    notebook.cells[0].metadata["tags"] = ["keep"]
     return notebook
 
 
 def test_clean_removes_widgets_and_bars_and_keeps_figures_tables_and_text():
     notebook = executed_notebook()
     removed = clean_notebooks.clean(notebook)
-    assert len(removed) == 5 and removed[0] == "metadata: saved widget state"
+    assert len(removed) == 6 and removed[0] == "metadata: saved widget state"
+    assert removed[-1] == "metadata: execution timestamps of 2 cell(s)"
     assert "widgets" not in notebook.metadata
+    assert [cell.metadata for cell in notebook.cells] == [{"tags": ["keep"]}, {}, {}, {}]
     first, second, third, fourth = (cell.outputs for cell in notebook.cells)
     assert first == [FIGURE] and second == [TABLE] and third == []
     assert fourth[0].text == "accuracy 0.93\nepoch 1\ndone: 100% of memes\n"
@@ -79,7 +85,7 @@ def test_the_tool_rewrites_only_notebooks_that_need_it(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.relative_to(ROOT).as_posix())
-def test_committed_notebook_has_no_widget_state_widget_views_or_progress_bars(path):
+def test_committed_notebook_has_nothing_only_a_live_run_can_show(path):
     removed = clean_notebooks.clean(nbformat.read(path, as_version=4))
     fix = f"python tools/clean_notebooks.py {path.relative_to(ROOT).as_posix()}"
     assert not removed, (f"{path.name} was committed with what only a live run can show "

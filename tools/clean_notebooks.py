@@ -1,4 +1,5 @@
-"""Strip from executed notebooks what only the live run could show: widgets and progress bars.
+"""Strip from executed notebooks what only the live run could show: widgets, progress bars and
+execution timestamps.
 
     python tools/clean_notebooks.py                                  # every notebook in notebooks/
     python tools/clean_notebooks.py notebooks/02_attention.ipynb     # just these
@@ -11,7 +12,9 @@ The tool removes
 - the notebook's saved widget state (`metadata.widgets`),
 - every widget-view output (`application/vnd.jupyter.widget-view+json`, with its text stand-in),
 - the lines of tqdm's text bars (`45%|####5     |` or `[00:01, 12.3it/s]`) in stream and text
-  outputs; an output left empty is removed.
+  outputs; an output left empty is removed;
+- nbclient's execution timestamps (each cell's `metadata.execution`), which change at every run
+  and would make every re-run a diff of every cell.
 
 Figures, tables and every other line of printed text stay. tests/test_clean_notebooks.py checks
 that committed notebooks need no cleaning.
@@ -78,7 +81,7 @@ def clean_outputs(outputs: list, where: str) -> tuple[list, list[str]]:
 
 
 def clean(notebook: nbformat.NotebookNode) -> list[str]:
-    """Remove widget state, widget views and progress bars from `notebook`, in place.
+    """Remove widget state, widget views, progress bars and timestamps from `notebook`, in place.
 
     Returns one line for each thing removed (empty when the notebook was already clean).
     """
@@ -86,10 +89,14 @@ def clean(notebook: nbformat.NotebookNode) -> list[str]:
     if "widgets" in notebook.metadata:
         del notebook.metadata["widgets"]
         removed.append("metadata: saved widget state")
+    timed = 0
     for index, cell in enumerate(notebook.cells):
+        timed += cell.metadata.pop("execution", None) is not None
         if cell.cell_type == "code":
             cell.outputs, cell_removed = clean_outputs(cell.outputs, f"cell {index}")
             removed += cell_removed
+    if timed:
+        removed.append(f"metadata: execution timestamps of {timed} cell(s)")
     return removed
 
 
