@@ -19,7 +19,11 @@ from mmlab.errors import MmlabError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage mistakes print one line (no usage block) like every other error."""
+    """argparse, but usage mistakes print one line (no usage block) like every other error, and
+    an option must be spelled out: `mmlab compare --seed 3` is an error, not `--seeds 3`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise MmlabError(f"{message} (fix: see `{self.prog} --help`)")

@@ -142,6 +142,7 @@ def test_fusions_lists_every_strategy_with_a_description():
     (("compare", "--lrs", "fast"), ["--lrs fast", "not numbers", "fix:"]),
     (("train", "--model", "fusion", "--fusion", "magic"), ["invalid choice", "fix:"]),
     (("train", "--model", "text_only", "--fusion", "late"), ["--model fusion", "fix:"]),
+    (("compare", "--seed", "3"), ["unrecognized arguments: --seed 3", "fix:"]),  # not --seeds 3
 ])
 def test_unknown_names_are_one_line_errors(args, words):
     assert_user_error(run(*args), *words)
