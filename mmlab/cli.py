@@ -237,10 +237,12 @@ def _run_fusions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(value: str | None, known: tuple[str, ...] | list[str], option: str) -> list[str]:
-    """Comma-separated names from `option`, each checked against `known`."""
+def _names(value: str | None, known: tuple[str, ...] | list[str], option: str,
+           default: tuple[str, ...] | None = None) -> list[str]:
+    """Comma-separated names from `option`, each checked against `known`; when the option is not
+    given, `default` (or every known name)."""
     if value is None:
-        return list(known)
+        return list(known if default is None else default)
     names = [name.strip() for name in value.split(",") if name.strip()]
     for name in names:
         if name not in known:
@@ -248,8 +250,10 @@ def _names(value: str | None, known: tuple[str, ...] | list[str], option: str) -
     return names
 
 
-def _numbers(text: str, option: str, example: str) -> list[float]:
-    """A comma-separated list of numbers given to `option`."""
+def _numbers(text: str | None, option: str, example: str, default: tuple[float, ...] = ()) -> list[float]:
+    """A comma-separated list of numbers given to `option`; `default` when it is not given."""
+    if text is None:
+        return list(default)
     try:
         return [float(value) for value in text.split(",")]
     except ValueError:
@@ -267,11 +271,11 @@ def _run_compare(args: argparse.Namespace) -> int:
     from mmlab.utils import limit_threads
 
     limit_threads()
-    tasks = _names(args.tasks, TASKS, "--tasks") if args.tasks is not None else list(STUDY_TASKS)
+    tasks = _names(args.tasks, TASKS, "--tasks", default=STUDY_TASKS)
     fusions = _names(args.fusions, list(FUSIONS), "--fusions")
     heads = _names(args.heads, HEADS, "--heads")
     dropout = _numbers(args.modality_dropout, "--modality-dropout", "0,0.3")
-    lrs = _numbers(args.lrs, "--lrs", "0.001,0.003") if args.lrs is not None else list(LEARNING_RATES)
+    lrs = _numbers(args.lrs, "--lrs", "0.001,0.003", default=LEARNING_RATES)
     started = time.perf_counter()
     runs = compare_fusions(tasks, fusions, seeds=args.seeds, lrs=lrs, heads=heads, modality_dropout=dropout,
                            epochs=args.epochs, n=args.n, device=args.device, jobs=args.jobs,
