@@ -105,6 +105,30 @@ class FreshLayer(Projected):
         return nn.Linear(image.shape[1], image.shape[1])(image) * text
 
 
+class TokensMean(Projected):
+    """Averages the tokens instead of reading the pooled vector."""
+
+    def forward(self, features):
+        image = self.project["image"](features["image"].tokens.mean(dim=1))
+        return image * self.project["text"](features["text"].tokens.mean(dim=1))
+
+
+class FirstToken(Projected):
+    def forward(self, features):
+        return self.project["image"](features["image"].tokens[:, 0]) * self.project["text"](features["text"].tokens[:, 0])
+
+
+class ZerosForFive(Projected):
+    """Fills a tensor made for 5 examples."""
+
+    def forward(self, features):
+        image, text = self.parts(features)
+        out = torch.zeros(5, image.shape[1])
+        for b in range(len(image)):
+            out[b] = image[b] * text[b]
+        return out
+
+
 def wrong(body):
     class Wrong(Projected):
         def forward(self, features):
@@ -133,6 +157,10 @@ WRONG_PRODUCTS = [
     (Dot, "keeps hidden"),
     (FiveOnly, "raised IndexError"),
     (FreshLayer, "with every call"),
+    (TokensMean, "changes with the tokens"),
+    (FirstToken, "changes with the tokens"),
+    (ZerosForFive, "batch of 7"),
+    (wrong(lambda i, t: i * t[:5]), "batch of 7"),
 ]
 
 
@@ -200,3 +228,25 @@ def test_early_control_explains_each_wrong_choice(answer, words, capsys):
 def test_missing_prediction_wants_the_auroc_lost_not_left(capsys):
     assert not exercises.check_missing_prediction("caption", {"picture": 0.61, "caption": 0.57})
     assert "AUROC *lost*" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lost, words", [
+    ([0.04, 0.2], "should be a dict"),
+    (0.041, "should be a dict"),
+    ({"picture": "0.04", "caption": "0.2"}, "should be numbers"),
+    ({"picture": -0.04, "caption": -0.2}, "negative loss"),
+])
+def test_missing_prediction_names_a_badly_shaped_measurement(lost, words, capsys):
+    assert not exercises.check_missing_prediction("caption", lost)
+    assert words in capsys.readouterr().out
+
+
+def test_missing_prediction_accepts_numpy_and_tensor_numbers(capsys):
+    import numpy as np
+
+    assert exercises.check_missing_prediction("caption", {"picture": np.float32(0.04), "caption": np.float32(0.2)})
+    assert exercises.check_missing_prediction("caption", {"picture": torch.tensor(0.04), "caption": torch.tensor(0.2)})
+
+
+def test_early_control_accepts_a_trailing_full_stop(capsys):
+    assert exercises.check_early_control("c.")

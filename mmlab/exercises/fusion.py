@@ -24,10 +24,22 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
     if not lost:
         print(f"⏳ {name}: prediction noted ({prediction}); now run the measuring cell below.")
         return False
+    if not isinstance(lost, dict):
+        return report(name, False, f"`lost` should be a dict {{'picture': ..., 'caption': ...}}, got "
+                                   f"{type(lost).__name__}.")
     lost = {synonyms.get(str(key).lower(), key): value for key, value in lost.items()}
     if set(lost) != {"picture", "caption"}:
         return report(name, False, f"`lost` should be {{'picture': ..., 'caption': ...}}, got {sorted(lost)}.")
-    if not all(isinstance(v, (int, float)) and 0 <= v <= 0.5 for v in lost.values()):
+    try:  # a NumPy number or a 0-d tensor is a number too; a string is not
+        lost = {key: float(value) for key, value in lost.items() if not isinstance(value, str)}
+    except (TypeError, ValueError):
+        lost = {}
+    if len(lost) != 2:
+        return report(name, False, "the values of `lost` should be numbers: the AUROC lost without each modality.")
+    if min(lost.values()) < 0:
+        return report(name, False, f"`lost` holds {lost}: a negative loss. The AUROC lost is the AUROC with "
+                                   "both minus the AUROC without one.")
+    if max(lost.values()) > 0.5:
         return report(name, False, f"`lost` holds {lost}: it should hold the AUROC *lost* (with both minus "
                                    "without one), a number between 0 and 0.5, not the AUROC left.")
     worse = max(lost, key=lost.get)
@@ -42,10 +54,15 @@ def check_missing_prediction(prediction: Any, lost: dict[str, float] | None = No
                                "common, the insults (caption alone) or the symbols (picture alone)?")
 
 
-def _call(fusion: Any, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """The fusion on pooled vectors (B, D), passed as the kit passes them: EncoderOutputs."""
-    as_output = lambda x: EncoderOutput(x.unsqueeze(1), x, None)  # one token, and the pooled vector
-    return fusion({"image": as_output(image), "text": as_output(text)})
+def _call(fusion: Any, image: torch.Tensor, text: torch.Tensor, tokens_seed: int = 0) -> torch.Tensor:
+    """The fusion on pooled vectors (B, D), passed as the kit passes them: EncoderOutputs. Their
+    tokens (3 per example) are random, drawn with `tokens_seed`: the exercise fuses `.pooled`."""
+    def as_output(x: torch.Tensor, stream: int) -> EncoderOutput:
+        generator = torch.Generator().manual_seed(2 * tokens_seed + stream)
+        bank = torch.randn(8, 3, x.shape[1], generator=generator)  # row i's tokens, whatever the batch size
+        return EncoderOutput(bank[:len(x)], x, None)
+
+    return fusion({"image": as_output(image, 0), "text": as_output(text, 1)})
 
 
 def _interaction(fusion: Any, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> float:
@@ -114,6 +131,17 @@ def _product_mistake(fusion: Any, out: Any, image: torch.Tensor, text: torch.Ten
         if not torch.allclose(ab[0], out[0], atol=1e-5):
             return ("example 0's output changes with the other examples of the batch (or with every call): "
                     "fuse each example on its own, with layers built in __init__.")
+        if not torch.allclose(out, _call(fusion, image, text, tokens_seed=1), atol=1e-6):
+            return ("your output changes with the tokens (the cells or words): fuse each modality's pooled "
+                    "vector, pooled(features[m]).")
+        try:
+            seven = _call(fusion, torch.randn(7, image.shape[1]), torch.randn(7, text.shape[1]))
+        except Exception as error:  # e.g. an index or a shape that assumes 5 examples
+            seven = f"an error ({type(error).__name__}: {error})"
+        if not isinstance(seven, torch.Tensor) or tuple(seven.shape) != (7, hidden):
+            shape = f"shape {tuple(seven.shape)}" if isinstance(seven, torch.Tensor) else seven
+            return (f"for a batch of 7 examples your fusion gives {shape}, not shape (7, {hidden}): "
+                    "work for any batch size (no 5 written into the code).")
         if torch.allclose(ab, _call(fusion, a, b2), atol=1e-6):
             return "your output does not change with the caption: use both projections."
         if torch.allclose(ab, _call(fusion, a2, b), atol=1e-6):
@@ -161,7 +189,7 @@ def check_early_control(choice: Any) -> bool:
     if not isinstance(choice, str):
         return report(name, False, f"{choice!r} is not one of {sorted(EARLY_OPTIONS)}: answer with one letter, "
                                    "as a string.")
-    choice = choice.strip().strip("()").strip().lower()
+    choice = choice.strip().strip("().").strip().lower()
     if choice not in EARLY_OPTIONS:
         return report(name, False, f"{choice!r} is not one of {sorted(EARLY_OPTIONS)}.")
     if choice != "c":
